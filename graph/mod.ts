@@ -1,0 +1,21 @@
+/**
+ * The train-step compiler: symbolic tensors, reverse-mode autodiff, in-graph optimizers, ONNX
+ * emission and onnxruntime sessions. Knows nothing about language models.
+ *
+ * ```ts
+ * import { grad, input, Program } from "./mod.ts";
+ * const w = input("w", [3]);
+ * const loss = w.mul(w).sum();
+ * const [dw] = grad(loss, [w]);
+ * const p = await Program.compile({ loss, dw });
+ * const out = await p.run({ w: { dtype: "float32", shape: [3], data: new Float32Array([1, 2, 3]) } });
+ * if (out.dw.data[2] !== 6) throw new Error("unexpected");
+ * ```
+ *
+ * @module
+ */
+export * from "./tensor.ts";
+export * from "./ops.ts";
+export * from "./autodiff.ts";
+export * from "./onnx.ts";
+export * from "./session.ts";
