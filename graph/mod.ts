@@ -19,3 +19,5 @@ export * from "./ops.ts";
 export * from "./autodiff.ts";
 export * from "./onnx.ts";
 export * from "./session.ts";
+export * from "./optim.ts";
+export * from "./train_step.ts";

@@ -15,8 +15,8 @@
 import {
   type Attrs,
   constant,
-  type DType,
   type Dim,
+  type DType,
   dtypeOfCode,
   ONNX_DTYPE,
   type Shape,
@@ -258,7 +258,7 @@ const PRIMITIVES: Record<string, Primitive> = {
   },
   Unsqueeze: {
     infer: ([a, axes]) => {
-      const rank = a.rank + axes.shape[0] as number;
+      const rank = a.rank + (axes.shape[0] as number);
       const add = constInts(axes).map((ax) => normAxis(ax, rank, "Unsqueeze"));
       const shape: Dim[] = [];
       let src = 0;
@@ -346,7 +346,7 @@ const PRIMITIVES: Record<string, Primitive> = {
     infer: reduceInfer,
     vjp: (g, [a, axes], y) => {
       const kept = y.attrs.keepdims === 1 ? g : unsqueeze(g, constInts(axes));
-      return [apply("Expand", [kept, shapeOf(a)], {}, a.shape), null];
+      return [expandLike(kept, a), null];
     },
   },
   ReduceProd: { infer: reduceInfer, noGrad: true },
@@ -394,12 +394,12 @@ const PRIMITIVES: Record<string, Primitive> = {
   And: { infer: comparison("And"), noGrad: true },
   Or: { infer: comparison("Or"), noGrad: true },
   Not: { infer: ([a]) => ({ dtype: "bool", shape: a.shape }), noGrad: true },
+  IsNaN: { infer: ([a]) => ({ dtype: "bool", shape: a.shape }), noGrad: true },
+  IsInf: { infer: ([a]) => ({ dtype: "bool", shape: a.shape }), noGrad: true },
   ArgMax: {
     infer: ([a], attrs) => ({
       dtype: "int64",
-      shape: a.shape.flatMap((d, i) =>
-        i === attrs.axis ? (attrs.keepdims === 1 ? [1] : []) : [d]
-      ),
+      shape: a.shape.flatMap((d, i) => i === attrs.axis ? (attrs.keepdims === 1 ? [1] : []) : [d]),
     }),
     noGrad: true,
   },
@@ -548,6 +548,10 @@ export const compare = (
   a: Tensor | number,
   b: Tensor | number,
 ): Tensor => binary(op, a, b);
+/** True where `x` is neither NaN nor ±∞. */
+export const isFinite = (x: Tensor): Tensor =>
+  not(apply("Or", [apply("IsNaN", [x]), apply("IsInf", [x])]));
+
 /** Logical not. */
 export const not = (a: Tensor): Tensor => apply("Not", [a]);
 
@@ -604,9 +608,10 @@ export const matmul = (a: Tensor, b: Tensor): Tensor => apply("MatMul", [a, b]);
 
 /** Permutes axes (default: swap the last two). */
 export function transpose(x: Tensor, perm?: number[]): Tensor {
-  const p = perm ?? [...Array(x.rank).keys()].map((i) =>
-    i === x.rank - 2 ? x.rank - 1 : i === x.rank - 1 ? x.rank - 2 : i
-  );
+  const p = perm ??
+    [...Array(x.rank).keys()].map((i) =>
+      i === x.rank - 2 ? x.rank - 1 : i === x.rank - 1 ? x.rank - 2 : i
+    );
   if (p.length !== x.rank || new Set(p.map((a) => normAxis(a, x.rank))).size !== x.rank) {
     throw new Error(`Transpose: perm [${p}] is not a permutation of ${x.rank} axes of ${x}`);
   }
@@ -663,6 +668,10 @@ export function expand(x: Tensor, shape: Shape): Tensor {
   const out = broadcastShapes("Expand", [x, probe]);
   return apply("Expand", [x, targetShape(x, shape, false)], {}, out);
 }
+
+/** Broadcasts `x` against the run-time shape of `like` (numpy rules, both ways). */
+export const expandLike = (x: Tensor, like: Tensor): Tensor =>
+  apply("Expand", [x, shapeOf(like)], {}, broadcastShapes("Expand", [x, like]));
 
 /** Inserts size-1 axes at `axes` (positions in the result). */
 export const unsqueeze = (x: Tensor, axes: number | number[]): Tensor =>

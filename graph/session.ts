@@ -14,7 +14,7 @@ import { dirname, join } from "node:path";
 import { createRequire } from "node:module";
 import { existsSync } from "node:fs";
 import { type OnnxModel, toOnnx, type ValueSpec } from "./onnx.ts";
-import { input, type HostTensor, type Tensor, toArray } from "./tensor.ts";
+import { type HostTensor, input, type Tensor, toArray } from "./tensor.ts";
 
 /** Devices a user may ask for. */
 export const DEVICES = ["cpu", "cuda", "webgpu", "auto"] as const;
@@ -144,7 +144,9 @@ export class Program {
     for (const spec of this.inputs) {
       const feed = feeds[spec.name];
       if (feed === undefined) throw new Error(`Missing feed for input "${spec.name}"`);
-      const tensor = feed instanceof ort.Tensor ? feed : toOrt(spec, feed);
+      const tensor = feed instanceof ort.Tensor
+        ? feed as ort.Tensor
+        : toOrt(spec, feed as HostTensor | number);
       checkShape(spec, tensor, sizes);
       ortFeeds[spec.name] = tensor;
     }
@@ -197,10 +199,15 @@ async function openSession(
   device: ResolvedDevice,
   keepOnDevice: string[],
 ): Promise<ort.InferenceSession> {
-  if (device === "cuda" && !cudaInstalled()) throw new Error(`Cannot use --device cuda: ${CUDA_HINT}`);
+  if (device === "cuda" && !cudaInstalled()) {
+    throw new Error(`Cannot use --device cuda: ${CUDA_HINT}`);
+  }
+  // onnxruntime's CPU fusions (QuickGelu, ...) exist only for float32: a float64 graph, used for
+  // gradient checks, would fail to load with them, so it gets the basic rewrites only.
+  const float64 = onnx.inputs.some((s) => s.dtype === "float64");
   const options: ort.InferenceSession.SessionOptions = {
     executionProviders: [device],
-    graphOptimizationLevel: "all",
+    graphOptimizationLevel: float64 ? "basic" : "all",
     logSeverityLevel: 3,
   };
   if (device === "webgpu" && keepOnDevice.length > 0) {
@@ -228,12 +235,12 @@ async function openSession(
 
 function toOrt(spec: ValueSpec, feed: HostTensor | number): ort.Tensor {
   if (typeof feed === "number") {
-    return new ort.Tensor(spec.dtype, toArray(spec.dtype, [feed]) as Float32Array, []);
+    return new ort.Tensor(spec.dtype as "float32", toArray(spec.dtype, [feed]) as Float32Array, []);
   }
   if (feed.dtype !== spec.dtype) {
     throw new Error(`Input "${spec.name}" is ${spec.dtype}, got a ${feed.dtype} feed`);
   }
-  return new ort.Tensor(spec.dtype, feed.data as Float32Array, feed.shape);
+  return new ort.Tensor(spec.dtype as "float32", feed.data as Float32Array, feed.shape);
 }
 
 function checkShape(spec: ValueSpec, t: ort.Tensor, sizes: Map<string, [number, string]>): void {
