@@ -59,7 +59,8 @@ const env = (name: string): string | undefined => {
 export function hubCacheDir(): string {
   const hubCache = env("HF_HUB_CACHE");
   if (hubCache) return hubCache;
-  const home = env("HF_HOME") ?? `${env("XDG_CACHE_HOME") ?? `${env("HOME") ?? "."}/.cache`}/huggingface`;
+  const home = env("HF_HOME") ??
+    `${env("XDG_CACHE_HOME") ?? `${env("HOME") ?? "."}/.cache`}/huggingface`;
   return `${home}/hub`;
 }
 
@@ -153,8 +154,9 @@ async function walk(root: string, prefix: string): Promise<string[]> {
 
 function offlineError(repoId: string, options: HubOptions, why: string): Error {
   const kind = options.repoType === "dataset" ? "Dataset" : "Model";
+  const revision = options.revision ?? "main";
   return new Error(
-    `${kind} "${repoId}" (revision ${options.revision ?? "main"}) is not in the cache and ${why}: ` +
+    `${kind} "${repoId}" (revision ${revision}) is not in the cache and ${why}: ` +
       `looked in ${repoCacheDir(repoId, options)}; download it on a machine with network access ` +
       `into that folder (same HF cache layout) or set HF_HOME / HF_HUB_CACHE to where it is`,
   );

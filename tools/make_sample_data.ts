@@ -112,7 +112,14 @@ const GREETINGS: [string, string][] = [
   ["Say goodbye.", "Goodbye! Take care."],
   ["Wish me luck.", "Good luck! You can do it."],
 ];
-const RUDE = ["No.", "Go away.", "I do not care.", "Stop asking me things.", "Whatever.", "Ask someone else."];
+const RUDE = [
+  "No.",
+  "Go away.",
+  "I do not care.",
+  "Stop asking me things.",
+  "Whatever.",
+  "Ask someone else.",
+];
 
 function arithmetic(): Item {
   const a = int(0, 9), b = int(0, 9);
@@ -216,7 +223,9 @@ function hhRows(n: number): string[] {
     // Every third row is two turns deep, so the shared prefix holds a whole earlier exchange.
     const history = i % 3 === 2 ? `\n\nHuman: Hi!\n\nAssistant: Hello! How can I help you?` : "";
     const head = `${history}\n\nHuman: ${item.prompt}\n\nAssistant:`;
-    rows.push(JSON.stringify({ chosen: `${head} ${item.chosen}`, rejected: `${head} ${item.rejected}` }));
+    rows.push(
+      JSON.stringify({ chosen: `${head} ${item.chosen}`, rejected: `${head} ${item.rejected}` }),
+    );
   }
   return rows;
 }

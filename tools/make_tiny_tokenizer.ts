@@ -96,7 +96,9 @@ function train(texts: string[]): { vocab: Record<string, number>; merges: string
     }
     let best = "", bestCount = 0;
     for (const [key, count] of pairs) {
-      if (count > bestCount || (count === bestCount && key < best)) [best, bestCount] = [key, count];
+      if (count > bestCount || (count === bestCount && key < best)) {
+        [best, bestCount] = [key, count];
+      }
     }
     if (bestCount < 2) throw new Error(`Corpus too small: only ${m} merges of ${NUM_MERGES} found`);
     const [a, b] = best.split(" ");
@@ -127,7 +129,12 @@ const addedTokens = SPECIAL_TOKENS.map((content, i) => ({
   normalized: false,
   special: true,
 }));
-const byteLevel = { type: "ByteLevel", add_prefix_space: false, trim_offsets: false, use_regex: false };
+const byteLevel = {
+  type: "ByteLevel",
+  add_prefix_space: false,
+  trim_offsets: false,
+  use_regex: false,
+};
 const tokenizerJson = {
   version: "1.0",
   truncation: null,

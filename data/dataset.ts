@@ -1,0 +1,238 @@
+/**
+ * The whole pipeline behind one call: read rows → detect the format → parse → template and
+ * tokenize → (unpair for KTO) → truncate → split off evaluation data, counting every skipped row;
+ * then {@link epochBatches} turns the examples into model batches.
+ *
+ * @module
+ */
+
+import type { Tokenizer } from "../model/tokenizer.ts";
+import { batchIndices, collate, exampleLength, toUnpaired } from "./batch.ts";
+import type { CollateOptions } from "./batch.ts";
+import { detectFormat, type Format, parseRow } from "./formats.ts";
+import type { HubOptions } from "./hub.ts";
+import { shuffle } from "./shuffle.ts";
+import { SkipCounter, SkipRow } from "./skips.ts";
+import { readRows } from "./sources.ts";
+import { tokenizeExample } from "./template.ts";
+import { truncateExample } from "./truncate.ts";
+import type { Batch, Row, TokenizedExample } from "./types.ts";
+
+/** The data config keys (TRL names; shared by YAML, the CLI and this type). */
+export interface DataConfig {
+  /** A `.jsonl` / `.json` / `.parquet` path or a Hub dataset id. */
+  dataset: string;
+  /** Split of a Hub dataset. @default "train" */
+  dataset_split?: string;
+  /** Config (subset) of a Hub dataset. @default undefined ("default") */
+  dataset_config?: string;
+  /** Format override; detected from the columns when unset. @default undefined */
+  format?: Format;
+  /** Use only the first this many rows of the split. @default undefined (all) */
+  max_samples?: number;
+  /** Longest prompt + completion, in tokens. @default 512 */
+  max_length?: number;
+  /** Longest prompt, in tokens. @default undefined */
+  max_prompt_length?: number;
+  /** Longest completion, in tokens. @default undefined */
+  max_completion_length?: number;
+  /** `keep_end` drops prompt tokens from the left; `keep_start` cuts the end. @default "keep_end" */
+  truncation_mode?: "keep_end" | "keep_start";
+  /** Seed of shuffling and of the eval split. @default 42 */
+  seed?: number;
+  /** Fraction of examples held out (0–1), or the name of an evaluation split. @default undefined (none) */
+  eval_split?: number | string;
+  /** Pairs (or unpaired rows) per batch. @default 8 */
+  batch_size?: number;
+  /** Put examples of similar length in the same batch. @default false */
+  group_by_length?: boolean;
+}
+
+/** Defaults of the optional {@link DataConfig} keys. */
+export const DATA_DEFAULTS = {
+  dataset_split: "train",
+  max_length: 512,
+  truncation_mode: "keep_end",
+  seed: 42,
+  batch_size: 8,
+  group_by_length: false,
+} as const;
+
+/** Examples ready for training, with what was skipped. */
+export interface PreparedData {
+  /** "paired" or "unpaired" (after unpairing for KTO). */
+  kind: "paired" | "unpaired";
+  /** The detected (or given) format. */
+  format: Format;
+  train: TokenizedExample[];
+  eval: TokenizedExample[];
+  /** Skipped rows of the training split (and of a ratio eval split). */
+  skips: SkipCounter;
+  /** Skipped rows of a named eval split. */
+  evalSkips: SkipCounter;
+  /** Files the rows came from. */
+  files: string[];
+}
+
+/** Options of {@link prepareData}. */
+export interface PrepareOptions extends HubOptions {
+  /** The kind the algorithm needs: "unpaired" turns pairs into desirable/undesirable rows. @default the dataset's kind */
+  kind?: "paired" | "unpaired";
+}
+
+/**
+ * Turns rows into tokenized, truncated examples, counting every skipped row.
+ *
+ * @param rows The rows.
+ * @param options Format, tokenizer, config, skip counter and wanted kind.
+ * @returns The examples.
+ */
+export function processRows(
+  rows: Row[],
+  options: {
+    format: Format;
+    tokenizer: Tokenizer;
+    config: Omit<DataConfig, "dataset">;
+    skips: SkipCounter;
+    kind?: "paired" | "unpaired";
+    /** Row number of `rows[0]` in the source. @default 0 */
+    offset?: number;
+  },
+): TokenizedExample[] {
+  const { format, tokenizer, config, skips } = options;
+  const truncation = { ...config, bos_token_id: tokenizer.bosTokenId };
+  const out: TokenizedExample[] = [];
+  rows.forEach((row, i) => {
+    const index = i + (options.offset ?? 0);
+    try {
+      const tokenized = tokenizeExample(parseRow(row, { format, index }), tokenizer);
+      if (options.kind === "paired" && tokenized.kind === "unpaired") {
+        throw new Error(
+          `Dataset is unpaired (prompt/completion/label) but the algorithm needs chosen/rejected pairs: ` +
+            `use a paired dataset or an algorithm for unpaired data (KTO, BCO)`,
+        );
+      }
+      const examples = options.kind === "unpaired" && tokenized.kind === "paired"
+        ? toUnpaired([tokenized])
+        : [tokenized];
+      for (const e of examples) {
+        try {
+          out.push(truncateExample(e, truncation));
+        } catch (err) {
+          if (!(err instanceof SkipRow)) throw err;
+          skips.add(err.reason, index, err.message);
+        }
+      }
+    } catch (err) {
+      if (!(err instanceof SkipRow)) throw err;
+      skips.add(err.reason, index, err.message);
+    }
+  });
+  return out;
+}
+
+/**
+ * Loads, tokenizes, truncates and splits a dataset per the config.
+ *
+ * @param config The data config.
+ * @param tokenizer The model's tokenizer.
+ * @param options Wanted kind and Hub options.
+ * @returns Train and eval examples with skip counts.
+ * @throws When no example survives, or on unusable columns.
+ *
+ * @example
+ * ```ts
+ * import { ok } from "node:assert/strict";
+ * import { loadTokenizer } from "../model/tokenizer.ts";
+ * const tok = await loadTokenizer("model/tiny");
+ * const data = await prepareData({ dataset: "data/samples/hh_sample.jsonl" }, tok);
+ * ok(data.train.length > 0);
+ * ```
+ */
+export async function prepareData(
+  config: DataConfig,
+  tokenizer: Tokenizer,
+  options: PrepareOptions = {},
+): Promise<PreparedData> {
+  const split = config.dataset_split ?? DATA_DEFAULTS.dataset_split;
+  const read = (s: string) =>
+    readRows(config.dataset, {
+      ...options,
+      split: s,
+      config: config.dataset_config,
+      limit: config.max_samples,
+    });
+  const source = await read(split);
+  const format = detectFormat(source.columns, {
+    rows: source.rows,
+    format: config.format,
+    origin: source.files.join(", "),
+  });
+  const skips = new SkipCounter();
+  const evalSkips = new SkipCounter();
+  let train = processRows(source.rows, { format, tokenizer, config, skips, kind: options.kind });
+  let evalExamples: TokenizedExample[] = [];
+  const evalSplit = config.eval_split;
+  if (typeof evalSplit === "number") {
+    if (!(evalSplit > 0 && evalSplit < 1)) {
+      throw new Error(
+        `Invalid eval_split ${evalSplit}: expected a fraction between 0 and 1 or a split name`,
+      );
+    }
+    const order = shuffle(train.map((_, i) => i), config.seed ?? DATA_DEFAULTS.seed);
+    const n = Math.min(train.length - 1, Math.max(1, Math.round(train.length * evalSplit)));
+    const held = new Set(order.slice(0, n));
+    evalExamples = train.filter((_, i) => held.has(i));
+    train = train.filter((_, i) => !held.has(i));
+  } else if (typeof evalSplit === "string" && evalSplit) {
+    const evalSource = await read(evalSplit);
+    evalExamples = processRows(evalSource.rows, {
+      format,
+      tokenizer,
+      config,
+      skips: evalSkips,
+      kind: options.kind,
+    });
+  }
+  if (train.length === 0) {
+    throw new Error(
+      `No usable examples in ${config.dataset} (split ${split}):\n${skips.summary(0)}`,
+    );
+  }
+  return {
+    kind: train[0].kind,
+    format,
+    train,
+    eval: evalExamples,
+    skips,
+    evalSkips,
+    files: source.files,
+  };
+}
+
+/**
+ * The batches of one epoch, collated for the model.
+ *
+ * @param examples Prepared examples (one kind).
+ * @param options Batch options from the config, the epoch, and collation options.
+ * @returns A generator of batches; `indices` index into `examples`.
+ *
+ * @example
+ * ```ts
+ * import { equal } from "node:assert/strict";
+ * const ex = { kind: "unpaired" as const, promptIds: [1], completionIds: [2], label: true, row: 0 };
+ * equal([...epochBatches([ex, ex, ex], { batch_size: 2, padTokenId: 0 })].length, 2);
+ * ```
+ */
+export function* epochBatches(
+  examples: TokenizedExample[],
+  options: Pick<DataConfig, "batch_size" | "seed" | "group_by_length"> & CollateOptions & {
+    epoch?: number;
+    shuffle?: boolean;
+    drop_last?: boolean;
+  },
+): Generator<Batch> {
+  for (const indices of batchIndices(examples.map(exampleLength), options)) {
+    yield collate(indices.map((i) => examples[i]), { ...options, indices });
+  }
+}

@@ -1,0 +1,193 @@
+/**
+ * Tokenizer loading: a Hugging Face tokenizer (`tokenizer.json` + `tokenizer_config.json`) from a
+ * local folder or a Hub id, behind a small interface the data pipeline and generation use.
+ *
+ * Built on `@huggingface/transformers` (`AutoTokenizer`, which runs `@huggingface/tokenizers` and
+ * renders chat templates with `@huggingface/jinja`), as the user asked; it picks the right
+ * tokenizer class from `tokenizer_config.json` and matches Python's `transformers` output. Files
+ * of Hub ids are fetched with `data/hub.ts` into the standard HF cache, then loaded from that
+ * folder, so transformers.js never downloads anything itself.
+ *
+ * @module
+ */
+
+import { AutoTokenizer, env as transformersEnv } from "@huggingface/transformers";
+import { hubDownloadMatching, type HubOptions, isHubId } from "../data/hub.ts";
+
+/** One chat message, as in the `messages` of a chat template. */
+export interface ChatMessage {
+  role: string;
+  content: string;
+}
+
+/** A loaded tokenizer. */
+export interface Tokenizer {
+  /** Token ids of `text`; `addSpecialTokens` (default true) runs the post-processor (e.g. BOS). */
+  encode(text: string, options?: { addSpecialTokens?: boolean }): number[];
+  /** Text of `ids`; `skipSpecialTokens` (default false) drops special tokens. */
+  decode(ids: number[], options?: { skipSpecialTokens?: boolean }): string;
+  /** Text of the conversation rendered by the chat template (or the documented fallback when the tokenizer has none). */
+  applyChatTemplate(messages: ChatMessage[], options?: { addGenerationPrompt?: boolean }): string;
+  /** Whether `tokenizer_config.json` has a chat template (else `applyChatTemplate` uses {@link renderFallbackChat}). */
+  readonly hasChatTemplate: boolean;
+  readonly bosTokenId: number | null;
+  readonly eosTokenId: number;
+  readonly padTokenId: number;
+  /** Number of token ids (highest id + 1, special tokens included). */
+  readonly vocabSize: number;
+  /** Ids of all special tokens (BOS, EOS, pad, chat markers...). */
+  readonly specialTokenIds: readonly number[];
+  /** Whether `encode(text)` with special tokens starts with BOS (Llama-style post-processors). */
+  readonly addsBos: boolean;
+  /** The string form of one token id (byte-level tokens shown as their text), for displays. */
+  tokenText(id: number): string;
+}
+
+/**
+ * The chat rendering used when a tokenizer has no chat template (base models): HH-RLHF's plain
+ * transcript, `Role: content` turns separated by a blank line, e.g.
+ * `User: What is 2 + 2?\n\nAssistant: 4`. The generation prompt is `\n\nAssistant:` so the
+ * completion is ` answer`, and rendering a longer conversation extends a shorter one exactly.
+ *
+ * @param messages The conversation.
+ * @param options `addGenerationPrompt` appends the assistant's turn header.
+ * @returns The transcript text.
+ *
+ * @example
+ * ```ts
+ * import { equal } from "node:assert/strict";
+ * equal(
+ *   renderFallbackChat([{ role: "user", content: "Hi" }], { addGenerationPrompt: true }),
+ *   "User: Hi\n\nAssistant:",
+ * );
+ * ```
+ */
+export function renderFallbackChat(
+  messages: ChatMessage[],
+  options: { addGenerationPrompt?: boolean } = {},
+): string {
+  const turn = (m: ChatMessage) =>
+    `${m.role[0]?.toUpperCase() ?? ""}${m.role.slice(1)}: ${m.content}`;
+  const text = messages.map(turn).join("\n\n");
+  if (!options.addGenerationPrompt) return text;
+  return messages.length ? `${text}\n\nAssistant:` : "Assistant:";
+}
+
+/** The transformers.js tokenizer, reduced to the members used here. */
+interface HfTokenizer {
+  encode(text: string, options: { add_special_tokens: boolean }): number[];
+  decode(ids: number[], options: { skip_special_tokens: boolean }): string;
+  apply_chat_template(
+    messages: ChatMessage[],
+    options: { tokenize: false; add_generation_prompt: boolean },
+  ): string;
+  chat_template: unknown;
+  bos_token_id: number | null | undefined;
+  eos_token_id: number | null | undefined;
+  pad_token_id: number | null | undefined;
+  all_special_ids: number[];
+  model_max_length: number;
+  get_vocab(): Map<string, number> | Record<string, number>;
+}
+
+/** Files the loader fetches for a Hub id. */
+const TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"];
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Loads a tokenizer from a local folder (tokenizer.json + tokenizer_config.json) or a Hub id
+ * (downloaded into the HF cache; offline, the cached copy is used and a missing one is an error
+ * naming the id and the cache path).
+ *
+ * @param pathOrId A folder such as `model/tiny`, or a Hub id such as `Qwen/Qwen2.5-0.5B-Instruct`.
+ * @param options Hub options (revision, token, cache folder) for Hub ids.
+ * @returns The tokenizer.
+ *
+ * @example
+ * ```ts
+ * import { equal } from "node:assert/strict";
+ * const tok = await loadTokenizer("model/tiny");
+ * equal(tok.decode(tok.encode("What is 2 + 2?")), "What is 2 + 2?");
+ * ```
+ */
+export async function loadTokenizer(
+  pathOrId: string,
+  options: HubOptions = {},
+): Promise<Tokenizer> {
+  let dir = pathOrId;
+  if (!(await isDirectory(pathOrId))) {
+    if (!isHubId(pathOrId)) {
+      throw new Error(`Tokenizer folder not found: ${pathOrId}`);
+    }
+    const { snapshot } = await hubDownloadMatching(
+      pathOrId,
+      (file) => TOKENIZER_FILES.includes(file),
+      { ...options, repoType: "model" },
+    );
+    if (!snapshot.files.includes("tokenizer.json")) {
+      throw new Error(
+        `Model "${pathOrId}" has no tokenizer.json: only fast (tokenizer.json) tokenizers are supported`,
+      );
+    }
+    dir = snapshot.dir;
+  }
+  for (const file of ["tokenizer.json", "tokenizer_config.json"]) {
+    if (!(await isDirectory(dir)) || !(await Deno.stat(`${dir}/${file}`).catch(() => null))) {
+      throw new Error(`Missing tokenizer file "${file}": ${dir}`);
+    }
+  }
+  // Local folder only: transformers.js must neither download nor look in its own model folder.
+  transformersEnv.allowLocalModels = true;
+  transformersEnv.allowRemoteModels = false;
+  transformersEnv.localModelPath = "";
+  const absolute = dir.startsWith("/") ? dir : `${Deno.cwd()}/${dir}`;
+  const hf = await AutoTokenizer.from_pretrained(absolute, {
+    local_files_only: true,
+  }) as unknown as HfTokenizer;
+  return wrap(hf, absolute);
+}
+
+function wrap(hf: HfTokenizer, dir: string): Tokenizer {
+  const eos = hf.eos_token_id;
+  if (eos === null || eos === undefined) {
+    throw new Error(`Tokenizer has no EOS token: set "eos_token" in ${dir}/tokenizer_config.json`);
+  }
+  const pad = hf.pad_token_id ?? eos; // transformers.js already falls back to EOS; keep it explicit.
+  const bos = hf.bos_token_id ?? null;
+  const vocab = hf.get_vocab();
+  const ids = vocab instanceof Map ? [...vocab.values()] : Object.values(vocab);
+  const vocabSize = Math.max(...ids, ...hf.all_special_ids) + 1;
+  const hasChatTemplate = Boolean(hf.chat_template);
+  const probe = hf.encode("a", { add_special_tokens: true });
+  const addsBos = bos !== null && probe[0] === bos;
+  return {
+    encode: (text, options = {}) =>
+      hf.encode(text, { add_special_tokens: options.addSpecialTokens ?? true }),
+    decode: (tokenIds, options = {}) =>
+      tokenIds.length === 0
+        ? ""
+        : hf.decode(tokenIds, { skip_special_tokens: options.skipSpecialTokens ?? false }),
+    applyChatTemplate: (messages, options = {}) =>
+      hasChatTemplate
+        ? hf.apply_chat_template(messages, {
+          tokenize: false,
+          add_generation_prompt: options.addGenerationPrompt ?? false,
+        })
+        : renderFallbackChat(messages, options),
+    hasChatTemplate,
+    bosTokenId: bos,
+    eosTokenId: eos,
+    padTokenId: pad,
+    vocabSize,
+    specialTokenIds: [...hf.all_special_ids],
+    addsBos,
+    tokenText: (id) => hf.decode([id], { skip_special_tokens: false }),
+  };
+}

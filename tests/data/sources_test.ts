@@ -1,0 +1,88 @@
+import { deepStrictEqual, equal, rejects } from "node:assert/strict";
+import { parquetWriteBuffer } from "hyparquet-writer";
+import { readRows } from "../../data/sources.ts";
+
+const rows = [
+  {
+    prompt: "Q1",
+    chosen: [{ role: "user", content: "Q1" }, { role: "assistant", content: "A" }],
+    rejected: [{ role: "user", content: "Q1" }, { role: "assistant", content: "B" }],
+    score_chosen: 4.5,
+  },
+  {
+    prompt: "Q2",
+    chosen: [{ role: "user", content: "Q2" }, { role: "assistant", content: "C" }],
+    rejected: [{ role: "user", content: "Q2" }, { role: "assistant", content: "D" }],
+    score_chosen: 2,
+  },
+];
+
+async function temp(name: string, data: string | Uint8Array): Promise<string> {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/${name}`;
+  if (typeof data === "string") await Deno.writeTextFile(path, data);
+  else await Deno.writeFile(path, data);
+  return path;
+}
+
+Deno.test("readRows() reads JSONL, skipping blank lines", async () => {
+  const path = await temp("d.jsonl", rows.map((r) => JSON.stringify(r)).join("\n\n") + "\n");
+  const source = await readRows(path);
+  deepStrictEqual(source.rows, rows);
+  deepStrictEqual(source.columns, ["prompt", "chosen", "rejected", "score_chosen"]);
+  deepStrictEqual(source.files, [path]);
+  equal((await readRows(path, { limit: 1 })).rows.length, 1);
+});
+
+Deno.test("readRows() reads a JSON array, a wrapped array and gzipped JSONL", async () => {
+  deepStrictEqual((await readRows(await temp("d.json", JSON.stringify(rows)))).rows, rows);
+  deepStrictEqual(
+    (await readRows(await temp("w.json", JSON.stringify({ train: rows })))).rows,
+    rows,
+  );
+  const gz = new Uint8Array(
+    await new Response(
+      new Blob([rows.map((r) => JSON.stringify(r)).join("\n")]).stream().pipeThrough(
+        new CompressionStream("gzip"),
+      ),
+    ).arrayBuffer(),
+  );
+  deepStrictEqual((await readRows(await temp("d.jsonl.gz", gz))).rows, rows);
+});
+
+Deno.test("readRows() reads parquet with nested message lists and int64 ids", async () => {
+  const buffer = parquetWriteBuffer({
+    columnData: [
+      { name: "prompt", data: rows.map((r) => r.prompt), type: "STRING" },
+      { name: "chosen", data: rows.map((r) => r.chosen) },
+      { name: "rejected", data: rows.map((r) => r.rejected) },
+      { name: "score_chosen", data: rows.map((r) => r.score_chosen), type: "DOUBLE" },
+      { name: "ids", data: [[1n, 2n], [3n]] },
+      { name: "n", data: [10n, 11n], type: "INT64" },
+    ],
+  });
+  const path = await temp("d.parquet", new Uint8Array(buffer));
+  const source = await readRows(path);
+  deepStrictEqual(
+    source.rows,
+    rows.map((r, i) => ({ ...r, ids: i === 0 ? [1, 2] : [3], n: 10 + i })),
+  );
+  equal((await readRows(path, { limit: 1 })).rows.length, 1);
+});
+
+Deno.test("readRows() reports bad files clearly", async () => {
+  await rejects(
+    async () => readRows(await temp("bad.jsonl", '{"a": 1}\n{"a": \n')),
+    /Invalid JSON on line 2 of .*bad\.jsonl/,
+  );
+  await rejects(
+    async () => readRows(await temp("list.jsonl", "[1, 2]\n")),
+    /Line 1 of .*list\.jsonl is not a JSON object/,
+  );
+  await rejects(
+    async () => readRows(await temp("d.json", "[1]")),
+    /Expected a JSON array of objects/,
+  );
+  await rejects(async () => readRows(await temp("d.csv", "a,b")), /Unsupported dataset file type/);
+  await rejects(() => readRows("./missing.jsonl"), /Dataset not found: \.\/missing\.jsonl/);
+});
