@@ -1,0 +1,62 @@
+import assert from "node:assert/strict";
+import { configToYaml, readYamlConfig, resolveConfig } from "../../trainer/config.ts";
+import { parse } from "@std/yaml";
+
+Deno.test("resolveConfig() applies defaults < algorithm < YAML < CLI", () => {
+  const c = resolveConfig({
+    algorithm: { beta: 2, gamma: 0.5 },
+    yaml: { beta: 2.5, batch_size: 4, gamma: 0.3 },
+    cli: { batch_size: "2", lr_scheduler: "cosine", group_by_length: "true" },
+  });
+  assert.equal(c.beta, 2.5);
+  assert.equal(c.gamma, 0.3);
+  assert.equal(c.batch_size, 2);
+  assert.equal(c.lr_scheduler, "cosine");
+  assert.equal(c.group_by_length, true);
+  assert.equal(c.learning_rate, 5e-6);
+});
+
+Deno.test("resolveConfig() rejects unknown keys naming the valid ones", () => {
+  assert.throws(
+    () => resolveConfig({ cli: { bta: "0.1" } }),
+    /Unknown config key "bta" \(CLI\): valid keys are loss, model, .*beta/,
+  );
+  assert.throws(() => resolveConfig({ yaml: { gamma: 1 } }), /Unknown config key "gamma" \(YAML\)/);
+});
+
+Deno.test("resolveConfig() rejects wrong types and out-of-range values", () => {
+  assert.throws(
+    () => resolveConfig({ cli: { beta: "0" } }),
+    /Invalid beta: 0, expected a number > 0/,
+  );
+  assert.throws(
+    () => resolveConfig({ cli: { learning_rate: "-1e-5" } }),
+    /Invalid learning_rate: -0.00001, expected a number > 0/,
+  );
+  assert.throws(
+    () => resolveConfig({ cli: { batch_size: "0" } }),
+    /Invalid batch_size: 0, expected a number >= 1/,
+  );
+  assert.throws(() => resolveConfig({ cli: { batch_size: "2.5" } }), /Invalid batch_size: 2.5/);
+  assert.throws(
+    () => resolveConfig({ yaml: { beta: "high" } }),
+    /Invalid beta: "high", expected a number/,
+  );
+  assert.throws(
+    () => resolveConfig({ cli: { lr_scheduler: "step" } }),
+    /Invalid lr_scheduler: "step", expected one of linear, cosine, constant/,
+  );
+  assert.throws(
+    () => resolveConfig({ yaml: { seed: true } }),
+    /Invalid seed: true, expected a integer/,
+  );
+});
+
+Deno.test("configToYaml() round-trips through YAML", async () => {
+  const c = resolveConfig({ algorithm: { label_smoothing: 0.1 }, cli: { max_steps: "7" } });
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(`${dir}/config.yaml`, configToYaml(c));
+  assert.deepEqual(await readYamlConfig(`${dir}/config.yaml`), c);
+  assert.deepEqual(parse(configToYaml(c)), c);
+  await Deno.remove(dir, { recursive: true });
+});

@@ -1,0 +1,89 @@
+/**
+ * Where a run's numbers go: `metrics.jsonl` (one JSON object per logged step), the console (a
+ * progress bar with ETA and live loss / accuracy on a terminal, plain lines otherwise), and
+ * optionally Weights & Biases.
+ *
+ * @module
+ */
+import { join } from "node:path";
+
+/** One logged row: the step plus metric values. */
+export type MetricsRow = { step: number } & Record<string, number>;
+
+/** A sink that also receives every row (e.g. wandb). */
+export interface RowSink {
+  /** Receives a row; failures are the sink's to handle. */
+  log(row: MetricsRow): Promise<void> | void;
+}
+
+/** Appends rows to `metrics.jsonl` and draws progress. */
+export class MetricsLog {
+  #file: Deno.FsFile;
+  #start = performance.now();
+  #tty = Deno.stdout.isTerminal();
+  readonly rows: MetricsRow[] = [];
+
+  private constructor(file: Deno.FsFile, readonly total: number, readonly sinks: RowSink[]) {
+    this.#file = file;
+  }
+
+  /**
+   * Opens (appending, for resumed runs) `dir/metrics.jsonl`.
+   *
+   * @param dir Output folder.
+   * @param options `total` steps (for the ETA) and extra sinks.
+   * @returns The log.
+   */
+  static async open(
+    dir: string,
+    options: { total: number; sinks?: RowSink[]; append?: boolean },
+  ): Promise<MetricsLog> {
+    await Deno.mkdir(dir, { recursive: true });
+    const file = await Deno.open(join(dir, "metrics.jsonl"), {
+      create: true,
+      write: true,
+      append: options.append ?? false,
+      truncate: !(options.append ?? false),
+    });
+    return new MetricsLog(file, options.total, options.sinks ?? []);
+  }
+
+  /**
+   * Records a row everywhere.
+   *
+   * @param row The step's metrics.
+   */
+  async log(row: MetricsRow): Promise<void> {
+    this.rows.push(row);
+    await this.#file.write(new TextEncoder().encode(JSON.stringify(row) + "\n"));
+    for (const sink of this.sinks) await sink.log(row);
+    if (row.step !== undefined && !Object.keys(row).some((k) => k.startsWith("eval/"))) {
+      this.#progress(row);
+    }
+  }
+
+  #progress(row: MetricsRow): void {
+    const done = row.step;
+    const elapsed = (performance.now() - this.#start) / 1000;
+    const eta = done > 0 ? (elapsed / done) * (this.total - done) : 0;
+    const width = 24;
+    const filled = Math.round((done / Math.max(1, this.total)) * width);
+    const bar = "=".repeat(filled) + " ".repeat(width - filled);
+    const acc = row["rewards/accuracies"];
+    const text = `[${bar}] ${done}/${this.total} ETA ${clock(eta)} loss ${row.loss?.toFixed(4)}` +
+      (acc !== undefined ? ` acc ${acc.toFixed(2)}` : "");
+    if (this.#tty) Deno.stdout.writeSync(new TextEncoder().encode(`\r${text}`));
+    else console.log(text);
+  }
+
+  /** Ends the progress line and closes the file. */
+  close(): void {
+    if (this.#tty) console.log();
+    this.#file.close();
+  }
+}
+
+function clock(seconds: number): string {
+  const s = Math.round(seconds);
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
