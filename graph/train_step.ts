@@ -218,6 +218,19 @@ export class TrainStep {
   }
 
   /**
+   * The current parameters as feeds (possibly device tensors), for other programs that share the
+   * weights without copying them: evaluation, generation. Valid until the next `step()`, which
+   * may free device buffers it replaces.
+   *
+   * @returns Parameter values by name.
+   */
+  paramFeeds(): Record<string, Feed> {
+    return Object.fromEntries(
+      this.options.params.map((p) => [p.name!, this.#values.get(p.name!)!]),
+    );
+  }
+
+  /**
    * Copies parameters and optimizer state to the host.
    *
    * @returns The state, loadable by {@linkcode loadState}.
