@@ -1,0 +1,256 @@
+/**
+ * The decoder-only transformer of the supported architectures, written with the graph DSL.
+ *
+ * Llama (Touvron et al. 2023, arXiv:2302.13971; Llama 3: arXiv:2407.21783), per layer:
+ *   h = x + Attn(RMSNorm(x));  y = h + MLP(RMSNorm(h));  MLP(x) = down(silu(gate(x)) · up(x))
+ * with RoPE on q and k, grouped-query attention (each key/value head serves
+ * num_attention_heads / num_key_value_heads query heads) and an optionally tied LM head.
+ * Qwen2 adds q/k/v biases. OLMo-2 (arXiv:2501.00656) moves the norms after each block,
+ * `h = x + RMSNorm(Attn(x))`, and RMS-normalises the whole q and k projections. Those
+ * differences come from `config.layout`; nothing here branches on `model_type`.
+ *
+ * Shapes: N sequences, T tokens (S new tokens and P cached ones when decoding with a KV cache),
+ * D hidden size, V vocabulary, H query heads, KV key/value heads, G = H / KV, d head_dim.
+ * Hidden states flow as (N·T, D) matrices so every projection and its gradient is one 2-D matmul.
+ *
+ * @module
+ */
+import {
+  compare,
+  concat,
+  constant,
+  type HostTensor,
+  input,
+  type Tensor,
+  where,
+} from "../graph/mod.ts";
+import { arange } from "../graph/ops.ts";
+import type { ModelConfig } from "./config.ts";
+import { applyRope, ropeAngles, ropeInvFreq } from "./rope.ts";
+import { weightShapes } from "./weights.ts";
+
+/** Cached keys and values of one layer, each (N,KV,P,d). */
+export interface LayerCache {
+  key: Tensor;
+  value: Tensor;
+}
+
+/** Options of {@link buildCausalLM}. */
+export interface CausalLMOptions {
+  /**
+   * Prefix of the graph-input names of the weights (e.g. `"ref."` for a second copy in the same
+   * graph); the weights themselves stay keyed by HF name.
+   * @default ""
+   */
+  prefix?: string;
+  /**
+   * Frozen weights: built into the graph as constants (ONNX initializers) instead of inputs, so
+   * `params` is empty. For a reference model that never changes.
+   * @default undefined (weights are inputs)
+   */
+  frozen?: Record<string, HostTensor>;
+}
+
+/** A causal LM as graph functions over its weights. */
+export interface CausalLM {
+  /** The config it was built from. */
+  readonly config: ModelConfig;
+  /** Weight inputs in {@link weightShapes} order, named `prefix + HF name` (empty when frozen). */
+  readonly params: Tensor[];
+  /** Every weight tensor by HF name (inputs or constants). */
+  readonly weights: Readonly<Record<string, Tensor>>;
+  /**
+   * Final-norm hidden states.
+   *
+   * @param inputIds Token ids (N,T), int32 or int64.
+   * @param attentionMask (N,T): 1 on tokens, 0 on padding (float32 or int); left or right padding.
+   * @returns Hidden states (N,T,D).
+   */
+  hidden(inputIds: Tensor, attentionMask: Tensor): Tensor;
+  /** The LM head: (…,D) hidden states to (…,V) logits. */
+  head(hidden: Tensor): Tensor;
+  /** `head(hidden(inputIds, attentionMask))`: logits (N,T,V). */
+  logits(inputIds: Tensor, attentionMask: Tensor): Tensor;
+  /**
+   * One step with a KV cache: S new tokens after P cached ones.
+   *
+   * @param inputIds New token ids (N,S).
+   * @param attentionMask Mask of cached and new tokens (N,P+S).
+   * @param past Per-layer caches (N,KV,P,d), or null for the first step (P = 0, causal mask).
+   * @returns Hidden states of the new tokens (N,S,D) and the caches extended by them.
+   */
+  step(
+    inputIds: Tensor,
+    attentionMask: Tensor,
+    past: LayerCache[] | null,
+  ): { hidden: Tensor; present: LayerCache[] };
+}
+
+/** Per-step context shared by the layers: sizes, rotary angles and the boolean mask. */
+interface Ctx {
+  N: string | number;
+  S: string | number;
+  /** cos/sin (N,1,1,S,d) for queries (N,KV,G,S,d) and (N,1,S,d) for keys (N,KV,S,d). */
+  q: { cos: Tensor; sin: Tensor };
+  k: { cos: Tensor; sin: Tensor };
+  /** (N,1,1,S,K): true where a query may attend to a key. */
+  mask: Tensor;
+}
+
+/** Masked attention scores: large and negative, not -∞, so a fully masked row stays finite. */
+const MASKED = -1e9;
+
+/**
+ * Builds the graph functions of `config`'s architecture over weight inputs (or frozen constants).
+ *
+ * @param config The model config.
+ * @param options Input-name prefix, or frozen weights.
+ * @returns The model.
+ * @example
+ * ```ts
+ * import { input } from "../graph/mod.ts";
+ * import { buildCausalLM } from "./decoder.ts";
+ * import { loadConfig } from "./config.ts";
+ * const model = buildCausalLM(await loadConfig("model/tiny"));
+ * const logits = model.logits(input("ids", ["N", "T"], "int64"), input("mask", ["N", "T"]));
+ * if (logits.shape[2] !== model.config.vocab_size) throw new Error("unexpected");
+ * ```
+ */
+export function buildCausalLM(config: ModelConfig, options: CausalLMOptions = {}): CausalLM {
+  const shapes = weightShapes(config);
+  const weights: Record<string, Tensor> = {};
+  const params: Tensor[] = [];
+  for (const [name, shape] of Object.entries(shapes)) {
+    const frozen = options.frozen?.[name];
+    if (options.frozen && !frozen) throw new Error(`Missing frozen weight: ${name}`);
+    if (frozen) {
+      if (frozen.dtype !== "float32") {
+        throw new Error(`Frozen weight "${name}" is ${frozen.dtype}: convert it with toFloat32`);
+      }
+      weights[name] = constant(frozen.data as Float32Array, shape);
+    } else {
+      weights[name] = input(`${options.prefix ?? ""}${name}`, shape);
+      params.push(weights[name]);
+    }
+  }
+  const w = (name: string) => weights[name];
+  const maybe = (name: string): Tensor | undefined => weights[name];
+  const invFreq = ropeInvFreq(config);
+  const { hidden_size: D, num_attention_heads: H, num_key_value_heads: KV, head_dim: d } = config;
+  const G = H / KV;
+  const eps = config.rms_norm_eps;
+
+  /** x (M,in) @ Wᵀ (+ b): one 2-D matmul. */
+  const linear = (x: Tensor, name: string): Tensor => {
+    const y = x.matmul(w(`${name}.weight`).transpose());
+    const b = maybe(`${name}.bias`);
+    return b ? y.add(b) : y;
+  };
+  /** RMSNorm (Zhang & Sennrich 2019): x / sqrt(mean(x²) + ε) · g, in float32 as HF. */
+  const rmsNorm = (x: Tensor, name: string): Tensor =>
+    x.mul(x.mul(x).mean(-1, true).add(eps).rsqrt()).mul(w(`${name}.weight`));
+
+  function attention(
+    x: Tensor,
+    p: string,
+    ctx: Ctx,
+    past: LayerCache | null,
+  ): { out: Tensor; cache: LayerCache } {
+    const { N, S, mask } = ctx;
+    let q = linear(x, `${p}.q_proj`), k = linear(x, `${p}.k_proj`);
+    const v = linear(x, `${p}.v_proj`);
+    if (config.layout.qkNorm) {
+      q = rmsNorm(q, `${p}.q_norm`);
+      k = rmsNorm(k, `${p}.k_norm`);
+    }
+    // (N·S, H·d) → (N,KV,G,S,d): query head h = kv·G + g uses key/value head kv (HF repeat_kv).
+    const q5 = applyRope(
+      q.reshape([N, S, KV, G, d]).transpose([0, 2, 3, 1, 4]),
+      ctx.q.cos,
+      ctx.q.sin,
+    );
+    let k4 = applyRope(k.reshape([N, S, KV, d]).transpose([0, 2, 1, 3]), ctx.k.cos, ctx.k.sin);
+    let v4 = v.reshape([N, S, KV, d]).transpose([0, 2, 1, 3]);
+    if (past) {
+      // Named like the mask's key axis so the two broadcast (the size is inferred at run time).
+      const K = mask.shape[mask.rank - 1];
+      k4 = concat([past.key, k4], 2).reshape([N, KV, K, d]);
+      v4 = concat([past.value, v4], 2).reshape([N, KV, K, d]);
+    }
+    const scores = q5.matmul(k4.unsqueeze(2).transpose()).mul(1 / Math.sqrt(d)); // (N,KV,G,S,K)
+    const probs = where(mask, scores, MASKED).softmax(-1);
+    const out = probs.matmul(v4.unsqueeze(2)) // (N,KV,G,S,d)
+      .transpose([0, 3, 1, 2, 4])
+      .reshape([-1, H * d]);
+    return { out: linear(out, `${p}.o_proj`), cache: { key: k4, value: v4 } };
+  }
+
+  const mlp = (x: Tensor, p: string): Tensor =>
+    linear(linear(x, `${p}.gate_proj`).silu().mul(linear(x, `${p}.up_proj`)), `${p}.down_proj`);
+
+  function step(
+    inputIds: Tensor,
+    attentionMask: Tensor,
+    past: LayerCache[] | null,
+  ): { hidden: Tensor; present: LayerCache[] } {
+    const [N, S] = inputIds.shape;
+    const keep = attentionMask.gt(0); // (N,K)
+    // Positions count real tokens, so left and right padding give the same positions as
+    // unpadded text; padding positions get 0.
+    const maskF = attentionMask.cast("float32");
+    let positions = maskF.cumsum(1).sub(1).maximum(0); // (N,K)
+    let mask = keep.unsqueeze([1, 2, 3]); // (N,1,1,1,K)
+    if (past) {
+      positions = positions.slice(1, -(S as number));
+    } else {
+      const i = arange(inputIds, 1);
+      const causal = compare("LessOrEqual", i.unsqueeze(0), i.unsqueeze(1)); // (S,K): key ≤ query
+      mask = compare("And", mask, causal);
+    }
+    const { cos, sin } = ropeAngles(positions, invFreq); // (N,S,d)
+    const ctx: Ctx = {
+      N,
+      S,
+      q: { cos: cos.unsqueeze([1, 2]), sin: sin.unsqueeze([1, 2]) },
+      k: { cos: cos.unsqueeze(1), sin: sin.unsqueeze(1) },
+      mask,
+    };
+    let x = w("model.embed_tokens.weight").gather(inputIds).reshape([-1, D]); // (N·S, D)
+    const present: LayerCache[] = [];
+    for (let i = 0; i < config.num_hidden_layers; i++) {
+      const p = `model.layers.${i}`;
+      const layerPast = past?.[i] ?? null;
+      if (config.layout.norm === "pre") {
+        const a = attention(rmsNorm(x, `${p}.input_layernorm`), `${p}.self_attn`, ctx, layerPast);
+        present.push(a.cache);
+        x = x.add(a.out);
+        x = x.add(mlp(rmsNorm(x, `${p}.post_attention_layernorm`), `${p}.mlp`));
+      } else {
+        const a = attention(x, `${p}.self_attn`, ctx, layerPast);
+        present.push(a.cache);
+        x = x.add(rmsNorm(a.out, `${p}.post_attention_layernorm`));
+        x = x.add(rmsNorm(mlp(x, `${p}.mlp`), `${p}.post_feedforward_layernorm`));
+      }
+    }
+    const hidden = rmsNorm(x, "model.norm").reshape([N, S, D]);
+    return { hidden, present };
+  }
+
+  const head = (h: Tensor): Tensor => {
+    const lead = h.shape.slice(0, -1);
+    const weight = config.tie_word_embeddings
+      ? w("model.embed_tokens.weight")
+      : w("lm_head.weight");
+    return h.reshape([-1, D]).matmul(weight.transpose()).reshape([...lead, config.vocab_size]);
+  };
+  const hidden = (ids: Tensor, mask: Tensor) => step(ids, mask, null).hidden;
+  return {
+    config,
+    params,
+    weights,
+    hidden,
+    head,
+    logits: (ids, mask) => head(hidden(ids, mask)),
+    step,
+  };
+}

@@ -1,0 +1,169 @@
+/**
+ * Saving checkpoints in the Hugging Face layout (`config.json`, `model.safetensors` or shards
+ * with `model.safetensors.index.json`, and the tokenizer files), loadable by
+ * `transformers.AutoModelForCausalLM.from_pretrained` and by this project. The folder is written
+ * beside its destination and renamed into place, so a crash never leaves half a checkpoint.
+ *
+ * @module
+ */
+import type { HostTensor } from "../graph/mod.ts";
+import { f32ToBf16, f32ToF16 } from "./_dtype.ts";
+import type { ModelConfig, ModelType } from "./config.ts";
+import { serializeSafetensors } from "./safetensors.ts";
+import { toFloat32, weightShapes } from "./weights.ts";
+
+/** The `transformers` class of each architecture, written to `architectures`. */
+const CLASSES: Record<ModelType, string> = {
+  llama: "LlamaForCausalLM",
+  qwen2: "Qwen2ForCausalLM",
+  olmo2: "Olmo2ForCausalLM",
+};
+
+/** Tokenizer (and generation) files copied from `tokenizerDir` when present. */
+const TOKENIZER_FILES = [
+  "tokenizer.json",
+  "tokenizer_config.json",
+  "special_tokens_map.json",
+  "chat_template.jinja",
+  "added_tokens.json",
+  "vocab.json",
+  "merges.txt",
+  "tokenizer.model",
+  "generation_config.json",
+];
+
+/** Options of {@link saveModel}. */
+export interface SaveOptions {
+  /**
+   * Element type of the stored weights (float32 weights are rounded to nearest even).
+   * @default "float32"
+   */
+  dtype?: "float32" | "bfloat16" | "float16";
+  /** Folder whose tokenizer files (and generation_config.json) are copied. */
+  tokenizerDir?: string;
+  /**
+   * Largest shard in bytes; bigger checkpoints are split into `model-0000i-of-0000n.safetensors`.
+   * @default 5e9 (as `save_pretrained`)
+   */
+  maxShardBytes?: number;
+}
+
+function convert(t: HostTensor, dtype: NonNullable<SaveOptions["dtype"]>): HostTensor {
+  const f32 = toFloat32(t);
+  if (dtype === "float32") return f32;
+  const data = f32.data as Float32Array;
+  return { dtype, shape: t.shape, data: dtype === "bfloat16" ? f32ToBf16(data) : f32ToF16(data) };
+}
+
+/** Splits tensors into shards of at most `limit` bytes (a tensor never straddles two). */
+function shard(tensors: Record<string, HostTensor>, limit: number): Record<string, HostTensor>[] {
+  const shards: Record<string, HostTensor>[] = [{}];
+  let size = 0;
+  for (const [name, t] of Object.entries(tensors)) {
+    const bytes = t.data.byteLength;
+    if (size > 0 && size + bytes > limit) {
+      shards.push({});
+      size = 0;
+    }
+    shards[shards.length - 1][name] = t;
+    size += bytes;
+  }
+  return shards;
+}
+
+/**
+ * Writes a checkpoint folder in the HF layout, replacing `dir` atomically.
+ *
+ * @param dir Destination folder (created, or replaced when it exists).
+ * @param model The config and the weights by HF name (float32, float16 or bfloat16).
+ * @param options Stored dtype, tokenizer source and shard size.
+ * @returns Nothing; the folder is complete once this resolves.
+ * @example
+ * ```ts
+ * import { loadConfig, loadWeights, saveModel } from "./mod.ts";
+ * const config = await loadConfig("model/tiny");
+ * const weights = await loadWeights("model/tiny", config);
+ * const dir = await Deno.makeTempDir();
+ * await saveModel(`${dir}/ckpt`, { config, weights }, { tokenizerDir: "model/tiny" });
+ * const back = await loadWeights(`${dir}/ckpt`, config);
+ * if (back["model.norm.weight"].data[0] !== weights["model.norm.weight"].data[0]) throw new Error("unexpected");
+ * ```
+ */
+export async function saveModel(
+  dir: string,
+  model: { config: ModelConfig; weights: Record<string, HostTensor> },
+  options: SaveOptions = {},
+): Promise<void> {
+  const { config } = model;
+  const dtype = options.dtype ?? "float32";
+  const tensors: Record<string, HostTensor> = {};
+  for (const [name, shape] of Object.entries(weightShapes(config))) {
+    const t = model.weights[name];
+    if (!t) throw new Error(`Cannot save ${dir}: missing weight "${name}"`);
+    if (t.shape.join() !== shape.join()) {
+      throw new Error(
+        `Cannot save ${dir}: weight "${name}" has shape [${t.shape}], expected [${shape}]`,
+      );
+    }
+    tensors[name] = convert(t, dtype);
+  }
+  const parent = dir.includes("/") ? dir.slice(0, dir.lastIndexOf("/")) || "/" : ".";
+  await Deno.mkdir(parent, { recursive: true });
+  const base = dir.slice(dir.lastIndexOf("/") + 1);
+  const tmp = await Deno.makeTempDir({ dir: parent, prefix: `.${base}.tmp-` });
+  try {
+    const shards = shard(tensors, options.maxShardBytes ?? 5e9);
+    if (shards.length === 1) {
+      await Deno.writeFile(`${tmp}/model.safetensors`, serializeSafetensors(tensors));
+    } else {
+      const weightMap: Record<string, string> = {};
+      const n = String(shards.length).padStart(5, "0");
+      for (const [i, part] of shards.entries()) {
+        const file = `model-${String(i + 1).padStart(5, "0")}-of-${n}.safetensors`;
+        await Deno.writeFile(`${tmp}/${file}`, serializeSafetensors(part));
+        for (const name of Object.keys(part)) weightMap[name] = file;
+      }
+      const total = Object.values(tensors).reduce((a, t) => a + t.data.byteLength, 0);
+      await Deno.writeTextFile(
+        `${tmp}/model.safetensors.index.json`,
+        JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2) + "\n",
+      );
+    }
+    const raw = {
+      ...config.raw,
+      architectures: [CLASSES[config.model_type]],
+      model_type: config.model_type,
+      tie_word_embeddings: config.tie_word_embeddings,
+      torch_dtype: dtype,
+    };
+    await Deno.writeTextFile(`${tmp}/config.json`, JSON.stringify(raw, null, 2) + "\n");
+    if (options.tokenizerDir) {
+      for (const file of TOKENIZER_FILES) {
+        try {
+          await Deno.copyFile(`${options.tokenizerDir}/${file}`, `${tmp}/${file}`);
+        } catch (e) {
+          if (!(e instanceof Deno.errors.NotFound)) throw e;
+        }
+      }
+    }
+    await replaceDir(tmp, dir);
+  } catch (e) {
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    throw e;
+  }
+}
+
+/** Moves `from` to `to`, replacing an existing `to` with at most a moment without it. */
+async function replaceDir(from: string, to: string): Promise<void> {
+  try {
+    await Deno.rename(from, to);
+    return;
+  } catch (e) {
+    // An existing non-empty folder cannot be renamed over: move it aside first.
+    if (!(await Deno.stat(to).catch(() => null))) throw e;
+  }
+  const old = `${from}.old`;
+  await Deno.rename(to, old);
+  await Deno.rename(from, to);
+  await Deno.remove(old, { recursive: true });
+}
