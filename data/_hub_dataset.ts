@@ -8,7 +8,7 @@
  * @module
  */
 
-import { hubDownloadMatching, type HubOptions, hubSnapshot, repoCacheDir } from "./hub.ts";
+import { hubDownloadMatching, type HubOptions, hubSnapshot, repoCacheDir } from "../model/hub.ts";
 
 const PARQUET_REVISION = "refs/convert/parquet";
 

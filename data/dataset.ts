@@ -10,7 +10,7 @@ import type { Tokenizer } from "../model/tokenizer.ts";
 import { batchIndices, collate, exampleLength, toUnpaired } from "./batch.ts";
 import type { CollateOptions } from "./batch.ts";
 import { detectFormat, type Format, parseRow } from "./formats.ts";
-import type { HubOptions } from "./hub.ts";
+import type { HubOptions } from "../model/hub.ts";
 import { shuffle } from "./shuffle.ts";
 import { SkipCounter, SkipRow } from "./skips.ts";
 import { readRows } from "./sources.ts";

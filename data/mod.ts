@@ -24,7 +24,6 @@
 
 export * from "./types.ts";
 export * from "./sources.ts";
-export * from "./hub.ts";
 export * from "./formats.ts";
 export * from "./template.ts";
 export * from "./truncate.ts";

@@ -7,7 +7,7 @@
 
 import { parquetReadObjects } from "hyparquet";
 import { compressors } from "hyparquet-compressors";
-import { type HubOptions, isHubId } from "./hub.ts";
+import { type HubOptions, isHubId } from "../model/hub.ts";
 import { hubDatasetFiles } from "./_hub_dataset.ts";
 import type { Row } from "./types.ts";
 

@@ -6,7 +6,7 @@
  * @module
  */
 import type { HostTensor } from "../graph/mod.ts";
-import { hubDownloadMatching, type HubOptions, isHubId } from "../data/hub.ts";
+import { hubDownloadMatching, type HubOptions, isHubId } from "./hub.ts";
 import { loadConfig, type ModelConfig } from "./config.ts";
 import { loadWeights } from "./weights.ts";
 

@@ -25,3 +25,4 @@ export * from "./logprobs.ts";
 export * from "./save.ts";
 export * from "./generate.ts";
 export * from "./load.ts";
+export * from "./hub.ts";

@@ -12,7 +12,7 @@
  */
 
 import { AutoTokenizer, env as transformersEnv } from "@huggingface/transformers";
-import { hubDownloadMatching, type HubOptions, isHubId } from "../data/hub.ts";
+import { hubDownloadMatching, type HubOptions, isHubId } from "./hub.ts";
 
 /** One chat message, as in the `messages` of a chat template. */
 export interface ChatMessage {

@@ -4,7 +4,7 @@
  */
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
 import { loadConfig, loadWeights, saveModel } from "../../model/mod.ts";
-import { scoreExamples } from "../../model/score.ts";
+import { scoreExamples } from "../../score.ts";
 import type { PairedExample } from "../../data/types.ts";
 
 const DIR = "tests/fixtures/parity/llama_gqa";

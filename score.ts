@@ -17,15 +17,15 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { type Device, input, parseDevice, Program } from "../graph/mod.ts";
-import { collate } from "../data/batch.ts";
-import { DATA_DEFAULTS, type DataConfig, prepareData } from "../data/dataset.ts";
-import type { Format } from "../data/formats.ts";
-import type { TokenizedExample } from "../data/types.ts";
-import { buildCausalLM } from "./decoder.ts";
-import { type LoadedModel, loadModel } from "./load.ts";
-import { sequenceLogps } from "./logprobs.ts";
-import { loadTokenizer } from "./tokenizer.ts";
+import { type Device, input, parseDevice, Program } from "./graph/mod.ts";
+import { collate } from "./data/batch.ts";
+import { DATA_DEFAULTS, type DataConfig, prepareData } from "./data/dataset.ts";
+import type { Format } from "./data/formats.ts";
+import type { TokenizedExample } from "./data/types.ts";
+import { buildCausalLM } from "./model/decoder.ts";
+import { type LoadedModel, loadModel } from "./model/load.ts";
+import { sequenceLogps } from "./model/logprobs.ts";
+import { loadTokenizer } from "./model/tokenizer.ts";
 
 const USAGE = "Usage: deno task score --data PATH_OR_ID [--model M] [--batch_size 8] " +
   "[--device cpu] [--max_length N] ...";
@@ -54,7 +54,7 @@ export type ScoreLine =
  * @returns One line per example, in order.
  * @example
  * ```ts
- * import { loadModel } from "./load.ts";
+ * import { loadModel } from "./model/load.ts";
  * import { scoreExamples } from "./score.ts";
  * const model = await loadModel("model/tiny");
  * const [line] = await scoreExamples(model, [

@@ -1,7 +1,7 @@
 /** `deno task score` on the embedded model, a local HF folder and pre-tokenized rows. */
 import { deepStrictEqual, equal, ok, rejects } from "node:assert/strict";
-import { loadModel, saveModel } from "../../model/mod.ts";
-import { score } from "../../model/score.ts";
+import { loadModel, saveModel } from "../model/mod.ts";
+import { score } from "../score.ts";
 
 Deno.test("score() prints chosen and rejected log-probs for the embedded model", async () => {
   const { lines } = await score(["--data", "data/samples/hh_sample.jsonl", "--max_samples", "4"]);

@@ -1,6 +1,6 @@
 import { deepStrictEqual, equal, match, ok, rejects } from "node:assert/strict";
 import { parquetWriteBuffer } from "hyparquet-writer";
-import { hubDownload, hubSnapshot, isHubId, repoCacheDir } from "../../data/hub.ts";
+import { hubDownload, hubSnapshot, isHubId, repoCacheDir } from "../../model/hub.ts";
 import { readRows } from "../../data/sources.ts";
 
 /** An in-memory Hub: repo key ("datasets/org/name" or "org/name") → revision → commit → files. */
