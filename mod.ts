@@ -18,3 +18,13 @@
  * @module
  */
 export * from "./graph/mod.ts";
+export {
+  ALGORITHMS,
+  algorithm,
+  type Algorithm,
+  evaluateLoss,
+  type Hyperparameters,
+  type LossOutput,
+  requiredInputs,
+  resolveHyperparameters,
+} from "./algorithms/mod.ts";

@@ -1,24 +1,11 @@
 /**
- * Numerically careful building blocks shared by several losses. ONNX has no `expm1` or `log1p`,
- * and onnxruntime's float64 Softplus overflows to ∞ for x ≳ 710, so these are built here from
- * where-selected branches whose unselected side never feeds a NaN into a gradient.
+ * Numerically careful building blocks for ORPO's log-odds. ONNX has no `expm1` or `log1p`, so
+ * these are built here from where-selected branches whose unselected side never feeds a NaN into
+ * a gradient.
  *
  * @module
  */
 import { div, type Tensor, where } from "../graph/mod.ts";
-
-/**
- * `log σ(x)`, finite for every finite x in float32 and float64.
- *
- * Each branch only evaluates Softplus at a non-positive argument, where `e^x ≤ 1` cannot
- * overflow; the unselected branch may be ±∞ but receives a zero gradient times a finite σ.
- *
- * @param x Any float tensor.
- * @returns `log σ(x)`, with gradient `σ(-x)`.
- */
-export function logSigmoid(x: Tensor): Tensor {
-  return where(x.lt(0), x.sub(x.softplus()), x.neg().softplus().neg());
-}
 
 /** `e^x − 1`, accurate near 0 (value only: no gradient flows through it). */
 function expm1(x: Tensor): Tensor {

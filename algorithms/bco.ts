@@ -23,8 +23,7 @@
  *
  * @module
  */
-import { sub } from "../graph/mod.ts";
-import { logSigmoid } from "./_math.ts";
+import { logSigmoid, sub } from "../graph/mod.ts";
 import { labelMetrics } from "./_metrics.ts";
 import { asUnpaired, type EitherInputs } from "./_unpaired.ts";
 import type { Algorithm, LossOutput, StateInputs } from "./types.ts";

@@ -30,8 +30,8 @@
  *
  * @module
  */
-import type { Tensor } from "../graph/mod.ts";
-import { log1mexp, logSigmoid } from "./_math.ts";
+import { logSigmoid, type Tensor } from "../graph/mod.ts";
+import { log1mexp } from "./_math.ts";
 import { pairMetrics } from "./_metrics.ts";
 import type { Algorithm, LossOutput, PairedInputs } from "./types.ts";
 

@@ -21,7 +21,7 @@
  *
  * @module
  */
-import { logSigmoid } from "./_math.ts";
+import { logSigmoid } from "../graph/mod.ts";
 import { pairMetrics } from "./_metrics.ts";
 import type { Algorithm, LossOutput, PairedInputs, PairedReference } from "./types.ts";
 

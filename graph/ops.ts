@@ -186,7 +186,7 @@ const PRIMITIVES: Record<string, Primitive> = {
   Sign: { infer: unary, noGrad: true },
   Tanh: { infer: unary, vjp: (g, _x, y) => [mul(g, sub(1, mul(y, y)))] },
   Sigmoid: { infer: unary, vjp: (g, _x, y) => [mul(g, mul(y, sub(1, y)))] },
-  // ONNX Softplus is evaluated stably by onnxruntime (x + log1p(e^-x) for x > 0).
+  // Fed only x ≤ 40 by `softplus` below, where no EP's evaluation can overflow.
   Softplus: { infer: unary, vjp: (g, [a]) => [mul(g, sigmoid(a))] },
   Relu: { infer: unary, vjp: (g, [a]) => [maskGrad(compare("Greater", a, 0), g)] },
   Erf: {
@@ -571,8 +571,14 @@ export const abs = (x: Tensor): Tensor => apply("Abs", [x]);
 export const tanh = (x: Tensor): Tensor => apply("Tanh", [x]);
 /** Logistic sigmoid. */
 export const sigmoid = (x: Tensor): Tensor => apply("Sigmoid", [x]);
-/** `log(1 + e^x)`, stable. */
-export const softplus = (x: Tensor): Tensor => apply("Softplus", [x]);
+/**
+ * `log(1 + e^x)`, finite for every finite x in any dtype. onnxruntime's float64 kernel (and a
+ * naive one on other EPs) overflows for large x, so the primitive only ever sees x ≤ 40; above,
+ * the value is x (the rest, e^-x < 5e-18, is below float64 resolution) with gradient 1.
+ */
+export function softplus(x: Tensor): Tensor {
+  return where(compare("Greater", x, 40), x, apply("Softplus", [minimum(x, 40)]));
+}
 /** `log σ(x) = -softplus(-x)`, stable for large |x|. */
 export const logSigmoid = (x: Tensor): Tensor => neg(softplus(neg(x)));
 /** `max(x, 0)`. */

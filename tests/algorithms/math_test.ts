@@ -5,7 +5,8 @@
  * precision). Tolerances: 4e-16 relative in float64, 3e-7 relative in float32.
  */
 import { ok } from "node:assert/strict";
-import { log1mexp, logSigmoid } from "../../algorithms/_math.ts";
+import { log1mexp } from "../../algorithms/_math.ts";
+import { logSigmoid } from "../../graph/mod.ts";
 import { type DType, grad, input, Program } from "../../graph/mod.ts";
 import { gradcheck } from "../graph/_gradcheck.ts";
 import { assertClose } from "./_check.ts";
