@@ -152,8 +152,10 @@ export class Program {
     }
     for (const name of Object.keys(feeds)) {
       if (!this.inputs.some((s) => s.name === name)) {
+        const names = this.inputs.map((s) => s.name);
+        const shown = names.length > 12 ? [...names.slice(0, 12), "…"] : names;
         throw new Error(
-          `Unknown feed "${name}": the graph's inputs are ${this.inputs.map((s) => s.name)}`,
+          `Unknown feed "${name}": the graph's ${names.length} inputs are ${shown.join(", ")}`,
         );
       }
     }

@@ -118,6 +118,13 @@ export class TrainStep {
     return new TrainStep(options, fused, stateSlots(config));
   }
 
+  /** Names of the inputs a micro-batch must feed: the loss's inputs other than parameters. */
+  get dataInputs(): string[] {
+    const own = new Set(["lr", "step", ...this.#values.keys()]);
+    for (const p of this.options.params) own.add(p.name!);
+    return this.fused.inputs.map((s) => s.name).filter((name) => !own.has(name));
+  }
+
   /** Optimizer steps taken so far (skipped updates do not count). */
   get stepCount(): number {
     return this.#step;

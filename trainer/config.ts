@@ -17,7 +17,7 @@ interface KeySpec {
   /** Default value (`null`: unset). */
   default: Value;
   /** Accepted type. */
-  type: "string" | "number" | "integer" | "boolean";
+  type: "string" | "number" | "integer" | "boolean" | "fraction_or_name";
   /** Allowed values, for enumerations. */
   oneOf?: readonly string[];
   /** Range check: returns the valid form when `value` is out of range. */
@@ -46,9 +46,8 @@ export const KEYS: Readonly<Record<string, KeySpec>> = {
   max_samples: { default: null, type: "integer", range: positive, doc: "use at most N rows" },
   eval_split: {
     default: 0.1,
-    type: "number",
-    range: unit,
-    doc: "held-out fraction for evaluation",
+    type: "fraction_or_name",
+    doc: "held-out fraction (0-1) or the name of an evaluation split",
   },
   beta: { default: 0.1, type: "number", range: positive, doc: "KL strength β" },
   learning_rate: { default: 5e-6, type: "number", range: positive, doc: "peak learning rate" },
@@ -187,6 +186,14 @@ function check(key: string, spec: KeySpec, value: unknown): Value {
       if (typeof s !== "string" || (spec.oneOf && !spec.oneOf.includes(s))) throw bad();
       return s;
     }
+    case "fraction_or_name":
+      if (typeof value === "string" && value !== "") return value;
+      if (typeof value !== "number" || !(value >= 0 && value < 1)) {
+        throw new Error(
+          `Invalid ${key}: ${JSON.stringify(value)}, expected a fraction in [0, 1) or a split name`,
+        );
+      }
+      return value;
     case "number":
     case "integer": {
       if (typeof value !== "number" || !Number.isFinite(value)) throw bad();
@@ -226,4 +233,36 @@ export function helpText(algorithm: Record<string, Value> = {}): string {
     `  --${k.padEnd(28)} algorithm hyperparameter (default: ${JSON.stringify(v)})`
   );
   return [...rows, ...own].join("\n");
+}
+
+/**
+ * Splits command-line arguments into `--key value` pairs (`--key=value` and a bare `--flag`,
+ * meaning true, work too).
+ *
+ * @param args The arguments.
+ * @returns Values by key, as strings.
+ * @example
+ * ```ts
+ * import { parseFlags } from "./config.ts";
+ * const f = parseFlags(["--loss", "ipo", "--beta=0.2", "--group_by_length"]);
+ * if (f.loss !== "ipo" || f.beta !== "0.2" || f.group_by_length !== "true") throw new Error("unexpected");
+ * ```
+ */
+export function parseFlags(args: string[]): Record<string, string> {
+  const flags: Record<string, string> = {};
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (!arg.startsWith("--")) {
+      throw new Error(`Unexpected argument "${arg}": options look like --key value`);
+    }
+    const eq = arg.indexOf("=");
+    if (eq > 0) {
+      flags[arg.slice(2, eq)] = arg.slice(eq + 1);
+    } else if (i + 1 < args.length && !args[i + 1].startsWith("--")) {
+      flags[arg.slice(2)] = args[++i];
+    } else {
+      flags[arg.slice(2)] = "true";
+    }
+  }
+  return flags;
 }

@@ -14,6 +14,8 @@ export type MetricsRow = { step: number } & Record<string, number>;
 export interface RowSink {
   /** Receives a row; failures are the sink's to handle. */
   log(row: MetricsRow): Promise<void> | void;
+  /** Flushes at the end of the run. */
+  close?(): Promise<void>;
 }
 
 /** Appends rows to `metrics.jsonl` and draws progress. */
@@ -76,10 +78,11 @@ export class MetricsLog {
     else console.log(text);
   }
 
-  /** Ends the progress line and closes the file. */
-  close(): void {
+  /** Ends the progress line, closes the file and the sinks. */
+  async close(): Promise<void> {
     if (this.#tty) console.log();
     this.#file.close();
+    for (const sink of this.sinks) await sink.close?.();
   }
 }
 

@@ -62,12 +62,12 @@ export async function fingerprint(path: string): Promise<[string, number, number
   return rows.sort(([a], [b]) => a < b ? -1 : 1);
 }
 
-/** Reference log-probs by example index, loaded from and saved to one file. */
+/** Reference log-probs by example key, loaded from and saved to one file. */
 export class RefLogpCache {
-  #values: Map<number, CachedValues>;
+  #values: Map<string, CachedValues>;
   #dirty = false;
 
-  private constructor(readonly path: string, values: Map<number, CachedValues>) {
+  private constructor(readonly path: string, values: Map<string, CachedValues>) {
     this.#values = values;
   }
 
@@ -79,10 +79,10 @@ export class RefLogpCache {
    */
   static async open(key: unknown): Promise<RefLogpCache> {
     const path = join(cacheDir(), `${await digest(key)}.json`);
-    let values = new Map<number, CachedValues>();
+    let values = new Map<string, CachedValues>();
     try {
       const parsed = JSON.parse(await Deno.readTextFile(path)) as Record<string, CachedValues>;
-      values = new Map(Object.entries(parsed).map(([k, v]) => [Number(k), v]));
+      values = new Map(Object.entries(parsed));
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) {
         console.error(`Ignoring unreadable reference cache ${path}: ${(error as Error).message}`);
@@ -96,17 +96,17 @@ export class RefLogpCache {
     return this.#values.size;
   }
 
-  /** The values of example `index`, if cached. */
-  get(index: number): CachedValues | undefined {
-    return this.#values.get(index);
+  /** The values of example `key`, if cached. */
+  get(key: string): CachedValues | undefined {
+    return this.#values.get(key);
   }
 
-  /** Stores the values of example `index`. */
-  set(index: number, values: CachedValues): void {
+  /** Stores the values of example `key`. */
+  set(key: string, values: CachedValues): void {
     if (!values.every(Number.isFinite)) {
-      throw new Error(`Reference log-probs of example ${index} are not finite: ${values}`);
+      throw new Error(`Reference log-probs of example ${key} are not finite: ${values}`);
     }
-    this.#values.set(index, values);
+    this.#values.set(key, values);
     this.#dirty = true;
   }
 

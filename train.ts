@@ -1,0 +1,356 @@
+/**
+ * The one training loop shared by every algorithm:
+ *
+ *   config → model + data → one compiled step graph (policy log-probs → algorithm loss → grad →
+ *   AdamW) → steps with warmup/decay, accumulation and clipping → logs, evaluation, samples,
+ *   checkpoints → summary and curves.
+ *
+ *   deno task train --loss simpo                       # embedded tiny model and sample data
+ *   deno task train --config configs/dpo.yaml          # the seed's OLMo-2 1B setup
+ *   deno task train --resume out/run                   # continue from the latest checkpoint
+ *
+ * The loop branches on the algorithm's `needsReference` and `data`, never on its name.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { algorithm as getAlgorithm, resolveHyperparameters } from "./algorithms/mod.ts";
+import type { TokenizedExample } from "./data/types.ts";
+import { prepareData } from "./data/dataset.ts";
+import { type Feed, parseDevice, Program, TrainStep } from "./graph/mod.ts";
+import { Generator } from "./model/generate.ts";
+import { loadModel } from "./model/load.ts";
+import { loadTokenizer } from "./model/tokenizer.ts";
+import {
+  batchesPerEpoch,
+  batchFeeds,
+  makeBatch,
+  microBatches,
+  pickFeeds,
+  Reference,
+} from "./trainer/batches.ts";
+import {
+  checkpointConfig,
+  findCheckpoint,
+  loadCheckpoint,
+  saveCheckpoint,
+} from "./trainer/checkpoint.ts";
+import {
+  configToYaml,
+  helpText,
+  parseFlags,
+  readYamlConfig,
+  resolveConfig,
+  type TrainConfig,
+} from "./trainer/config.ts";
+import { MetricsLog, type MetricsRow } from "./trainer/log.ts";
+import { panelsFromRows, renderSvg } from "./trainer/plot.ts";
+import { fingerprint, RefLogpCache } from "./trainer/ref_cache.ts";
+import { learningRate } from "./trainer/schedule.ts";
+import { buildStepGraph } from "./trainer/step_graph.ts";
+import { wandbSink } from "./trainer/wandb.ts";
+
+/** What a finished run reports. */
+export interface TrainResult {
+  /** The resolved config. */
+  config: TrainConfig;
+  /** Every logged row (training and `eval/*`). */
+  rows: MetricsRow[];
+  /** The final checkpoint folder (HF format). */
+  checkpoint: string;
+  /** Reference log-probs computed by this run (0 when all came from the cache). */
+  referenceComputed: number;
+}
+
+const TINY_DEFAULTS = new URL("./configs/tiny.yaml", import.meta.url).pathname;
+
+/**
+ * Runs training from command-line style arguments.
+ *
+ * @param args E.g. `["--loss", "dpo", "--max_steps", "10"]`.
+ * @returns The run's config, metrics and checkpoint path.
+ */
+export async function train(args: string[]): Promise<TrainResult> {
+  const flags = parseFlags(args);
+  const { config: configPath, resume, ...cli } = flags;
+  const resumeDir = resume ? await findCheckpoint(resume) : null;
+  // Base layer: the resumed run's config, a --config file, or the embedded tiny setup.
+  const yaml = resumeDir
+    ? await checkpointConfig(resumeDir)
+    : await readYamlConfig(configPath ?? TINY_DEFAULTS);
+  const algo = getAlgorithm(String(cli.loss ?? yaml.loss ?? "dpo"));
+  if ("help" in cli) {
+    console.log(
+      `deno task train [--config FILE] [--resume DIR] [--key value ...]\n${
+        helpText(algo.defaults)
+      }`,
+    );
+    Deno.exit(0);
+  }
+  const algorithmDefaults = {
+    ...algo.defaults,
+    ...(algo.learningRate ? { learning_rate: algo.learningRate } : {}),
+  };
+  const config = resolveConfig({ algorithm: algorithmDefaults, yaml, cli });
+  const hp = resolveHyperparameters(
+    algo,
+    Object.fromEntries(Object.keys(algo.defaults).map((k) => [k, config[k]])),
+  );
+  const device = parseDevice(String(config.device));
+  const outDir = String(config.output_dir);
+  await Deno.mkdir(outDir, { recursive: true });
+  await Deno.writeTextFile(join(outDir, "config.yaml"), configToYaml(config));
+
+  // Model and data.
+  const modelId = String(config.model);
+  const [tokenizer, policy] = await Promise.all([loadTokenizer(modelId), loadModel(modelId)]);
+  const kind = algo.data === "both" ? "unpaired" : algo.data;
+  const data = await prepareData(
+    {
+      dataset: String(config.dataset),
+      dataset_split: String(config.dataset_split),
+      dataset_config: (config.dataset_config as string | null) ?? undefined,
+      format: (config.format as never) ?? undefined,
+      max_samples: (config.max_samples as number | null) ?? undefined,
+      max_length: config.max_length as number,
+      max_prompt_length: (config.max_prompt_length as number | null) ?? undefined,
+      max_completion_length: (config.max_completion_length as number | null) ?? undefined,
+      truncation_mode: config.truncation_mode as "keep_end" | "keep_start",
+      seed: config.seed as number,
+      eval_split: (config.eval_split as number | string) || undefined,
+    },
+    tokenizer,
+    { kind },
+  );
+  console.error(data.skips.summary(data.train.length + data.eval.length));
+
+  // The step graph, compiled once.
+  const graph = buildStepGraph(policy.config, { algorithm: algo, hp, kind });
+  const step = await TrainStep.create({
+    loss: graph.loss,
+    params: graph.model.params,
+    metrics: graph.metrics,
+    optimizer: config.optimizer === "sgd"
+      ? { name: "sgd", weightDecay: config.weight_decay as number }
+      : { name: "adamw", weightDecay: config.weight_decay as number },
+    maxGradNorm: config.max_grad_norm as number,
+    device,
+  });
+  let consumed = 0;
+  let algorithmState: Record<string, number> = { ...(algo.state?.initial ?? {}) };
+  if (resumeDir) {
+    const { state, position } = await loadCheckpoint(resumeDir, policy.config);
+    step.loadState(state);
+    consumed = position.consumed;
+    algorithmState = position.algorithmState;
+  } else {
+    step.setParams(policy.weights);
+  }
+  const evalProgram = await Program.compile({ loss: graph.loss, ...graph.metrics }, { device });
+
+  // Reference log-probs: a frozen copy of the initial policy (or ref_model), cached on disk.
+  let reference: Reference | null = null;
+  if (algo.needsReference) {
+    const refId = String(config.ref_model ?? config.model);
+    const ref = refId === modelId ? policy : await loadModel(refId);
+    const cacheKey = {
+      model: await fingerprint(ref.dir),
+      data: await Promise.all(data.files.map(fingerprint)),
+      settings: [
+        "dataset_split",
+        "dataset_config",
+        "format",
+        "max_samples",
+        "max_length",
+        "max_prompt_length",
+        "max_completion_length",
+        "truncation_mode",
+        "seed",
+        "eval_split",
+      ].map((k) => config[k]),
+      kl: graph.withKl,
+    };
+    const cache = config.precompute_ref_logps
+      ? await RefLogpCache.open(cacheKey)
+      : await RefLogpCache.open({ ...cacheKey, run: crypto.randomUUID() });
+    reference = await Reference.create(ref.config, ref.weights, { device, cache });
+  }
+
+  const padTokenId = tokenizer.padTokenId;
+  const batchSize = config.batch_size as number;
+  const accumulation = config.gradient_accumulation_steps as number;
+  const perEpoch = batchesPerEpoch(data.train, batchSize);
+  const total = (config.max_steps as number | null) ??
+    Math.max(1, Math.floor(((config.num_epochs as number) * perEpoch) / accumulation));
+  const schedule = {
+    peak: config.learning_rate as number,
+    total,
+    warmup: Math.round((config.warmup_ratio as number) * total),
+    kind: config.lr_scheduler as "linear" | "cosine" | "constant",
+  };
+  if (kind === "unpaired" && graph.withKl && batchSize === 1) {
+    console.error("Warning: batch_size 1 gives KTO no mismatched pair: its KL point z is 0");
+  }
+
+  /** Feeds of one micro-batch of `examples`, with reference log-probs from cache or model. */
+  const feedsOf = async (examples: TokenizedExample[], indices: number[], split: string) => {
+    const batch = makeBatch(examples, indices, { withKl: graph.withKl, padTokenId });
+    const ref = reference ? await reference.logps(batch, graph.groups, split) : undefined;
+    return {
+      feeds: batchFeeds(batch, { groups: graph.groups, reference: ref, state: algorithmState }),
+      tokens: batch.attentionMask.reduce((a, b) => a + b, 0),
+      examples: indices.length,
+    };
+  };
+
+  const log = await MetricsLog.open(outDir, {
+    total,
+    append: resumeDir !== null,
+    sinks: await wandbSink(config),
+  });
+  const evaluate = async (at: number) => {
+    const n = Math.min(data.eval.length, config.eval_samples as number);
+    if (n === 0) return;
+    const sums: Record<string, number> = {};
+    const params = step.paramFeeds();
+    for (let start = 0; start < n; start += batchSize) {
+      const indices = [...Array(Math.min(batchSize, n - start)).keys()].map((i) => start + i);
+      const { feeds } = await feedsOf(data.eval, indices, "eval");
+      const names = evalProgram.inputs.map((spec) => spec.name);
+      const out = await evalProgram.run(pickFeeds(names, { ...feeds, ...params }));
+      for (const [k, v] of Object.entries(out)) {
+        sums[k] = (sums[k] ?? 0) + (v.data[0] as number) * indices.length;
+      }
+    }
+    const row: MetricsRow = { step: at };
+    for (const [k, v] of Object.entries(sums)) row[`eval/${k}`] = v / n;
+    await log.log(row);
+  };
+
+  let generator: Generator | null = null;
+  const sample = async (at: number) => {
+    generator ??= await Generator.create(policy.config, { device });
+    const prompts = data.eval.slice(0, 3).map((e) => e.promptIds);
+    const outs = await generator.generate(step.paramFeeds(), prompts, {
+      max_new_tokens: 48,
+      eos_token_id: tokenizer.eosTokenId,
+      pad_token_id: padTokenId,
+    });
+    const lines = outs.map((ids, i) =>
+      JSON.stringify({
+        step: at,
+        prompt: tokenizer.decode(prompts[i]),
+        completion: tokenizer.decode(ids, { skipSpecialTokens: true }),
+      }) + "\n"
+    );
+    await Deno.writeTextFile(join(outDir, "samples.jsonl"), lines.join(""), { append: true });
+  };
+
+  const save = async (at: number) => {
+    const dir = join(outDir, `checkpoint-${at}`);
+    await saveCheckpoint(
+      dir,
+      { config: policy.config, tokenizerDir: policy.dir },
+      await step.readState(),
+      {
+        step: at,
+        consumed,
+        algorithmState,
+        config,
+      },
+    );
+    return dir;
+  };
+
+  // The loop.
+  const order = microBatches(data.train, {
+    batchSize,
+    seed: config.seed as number,
+    groupByLength: config.group_by_length as boolean,
+    padTokenId,
+  }, consumed);
+  let skipped = 0;
+  let window = { tokens: 0, examples: 0, start: performance.now() };
+  let checkpoint = "";
+  for (let s = step.stepCount + skipped; s < total; s = step.stepCount + skipped) {
+    const micro: Record<string, Feed>[] = [];
+    let epoch = 0;
+    for (let k = 0; k < accumulation; k++) {
+      const next = order.next().value!;
+      epoch = next.epoch;
+      const { feeds, tokens, examples } = await feedsOf(data.train, next.indices, "train");
+      micro.push(pickFeeds(step.dataInputs, feeds));
+      window.tokens += tokens;
+      window.examples += examples;
+      consumed++;
+    }
+    const lr = learningRate(schedule, s);
+    const result = await step.step(micro, { lr });
+    if (result.skipped) {
+      skipped++;
+      console.error(`Warning: step ${s + 1} skipped: loss or gradient not finite`);
+    } else if (algo.state) {
+      algorithmState = algo.state.update(algorithmState, result.metrics);
+    }
+    const at = s + 1;
+    if (at % (config.log_every as number) === 0 || at === total) {
+      const seconds = (performance.now() - window.start) / 1000;
+      await log.log({
+        step: at,
+        epoch: epoch + (consumed % perEpoch) / perEpoch,
+        loss: result.loss,
+        ...result.metrics,
+        grad_norm: result.gradNorm,
+        learning_rate: lr,
+        tokens_per_s: window.tokens / seconds,
+        samples_per_s: window.examples / seconds,
+        "skipped/nonfinite_steps": skipped,
+      });
+      window = { tokens: 0, examples: 0, start: performance.now() };
+    }
+    const every = (key: string) =>
+      (config[key] as number) > 0 && at % (config[key] as number) === 0;
+    if (every("eval_every") && at < total) await evaluate(at);
+    if (every("sample_every")) await sample(at);
+    if (every("save_every") && at < total) checkpoint = await save(at);
+  }
+  await evaluate(total);
+  checkpoint = await save(total);
+  await reference?.cache.save();
+  await log.close();
+
+  const curves = panelsFromRows({ [algo.name]: log.rows.filter((r) => "loss" in r) }, [
+    "loss",
+    "rewards/accuracies",
+    "rewards/margins",
+  ]);
+  await Deno.writeTextFile(
+    join(outDir, "curves.svg"),
+    renderSvg(curves, `${algo.name} on ${config.dataset}`),
+  );
+  const last = log.rows.filter((r) => "loss" in r).at(-1);
+  const evalRow = log.rows.filter((r) => "eval/loss" in r).at(-1);
+  console.log(`\nDone: ${total} steps of ${algo.name} on ${policy.dir} (${step.fused.device})`);
+  if (last) {
+    console.log(
+      `  train loss ${last.loss.toFixed(4)}, accuracy ${last["rewards/accuracies"]?.toFixed(3)}`,
+    );
+  }
+  if (evalRow) {
+    console.log(
+      `  eval loss ${evalRow["eval/loss"].toFixed(4)}, accuracy ${
+        evalRow["eval/rewards/accuracies"]?.toFixed(3)
+      }`,
+    );
+  }
+  console.log(
+    `  checkpoint ${checkpoint}\n  curves ${join(outDir, "curves.svg")}\n  metrics ${
+      join(outDir, "metrics.jsonl")
+    }`,
+  );
+  await Promise.all([step.release(), evalProgram.release(), reference?.program.release()]);
+  await (generator as Generator | null)?.release();
+  return { config, rows: log.rows, checkpoint, referenceComputed: reference?.computed ?? 0 };
+}
+
+if (import.meta.main) await train(Deno.args);

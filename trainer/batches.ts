@@ -1,0 +1,185 @@
+/**
+ * The loop's view of the data: micro-batches in a seeded, resumable order, with the rows a step
+ * graph expects (G groups of B rows, see `step_graph.ts`), and the reference log-probs those rows
+ * need — from the on-disk cache or from a frozen reference model.
+ *
+ * @module
+ */
+import { batchIndices, collate, exampleLength } from "../data/batch.ts";
+import type { Batch, TokenizedExample, UnpairedExample } from "../data/types.ts";
+import type { Device, HostTensor } from "../graph/mod.ts";
+import { input, Program } from "../graph/mod.ts";
+import type { ModelConfig } from "../model/config.ts";
+import { buildCausalLM } from "../model/decoder.ts";
+import { sequenceLogps } from "../model/logprobs.ts";
+import { FEEDS } from "./step_graph.ts";
+import type { RefLogpCache } from "./ref_cache.ts";
+
+/** Settings that fix the batch order. */
+export interface OrderOptions {
+  /** Examples per micro-batch. */
+  batchSize: number;
+  /** Shuffling seed (combined with the epoch). */
+  seed: number;
+  /** Group similar lengths. */
+  groupByLength: boolean;
+  /** Pad id for collation. */
+  padTokenId: number;
+}
+
+/**
+ * Micro-batches (as example indices) from `start` on, epoch after epoch: a deterministic order,
+ * so a resumed run sees exactly the batches an uninterrupted one would.
+ *
+ * @param examples The training examples.
+ * @param options Order settings.
+ * @param start Micro-batches already consumed.
+ * @returns An endless iterator of `{ epoch, indices }`.
+ */
+export function* microBatches(
+  examples: TokenizedExample[],
+  options: OrderOptions,
+  start = 0,
+): Generator<{ epoch: number; indices: number[] }> {
+  const lengths = examples.map(exampleLength);
+  let position = 0;
+  for (let epoch = 0;; epoch++) {
+    const batches = batchIndices(lengths, {
+      batch_size: options.batchSize,
+      seed: options.seed,
+      epoch,
+      group_by_length: options.groupByLength,
+      shuffle: true,
+    });
+    for (const indices of batches) if (position++ >= start) yield { epoch, indices };
+  }
+}
+
+/** Micro-batches per epoch. */
+export function batchesPerEpoch(examples: TokenizedExample[], batchSize: number): number {
+  return Math.ceil(examples.length / batchSize);
+}
+
+/**
+ * The model batch for `indices`: for KL-estimating losses, each unpaired row i is followed (in a
+ * second group) by row i's prompt with the completion of example (i + 1) mod n of the whole split —
+ * a fixed mismatched pair, so its reference log-prob can be cached like any other.
+ */
+export function makeBatch(
+  examples: TokenizedExample[],
+  indices: number[],
+  options: { withKl: boolean; padTokenId: number },
+): Batch {
+  const rows = indices.map((i) => examples[i]);
+  if (!options.withKl) return collate(rows, { padTokenId: options.padTokenId, indices });
+  const mismatched = indices.map((i): UnpairedExample => ({
+    ...(examples[i] as UnpairedExample),
+    completionIds: (examples[(i + 1) % examples.length] as UnpairedExample).completionIds,
+  }));
+  return collate([...rows, ...mismatched], {
+    padTokenId: options.padTokenId,
+    indices: [...indices, ...indices],
+  });
+}
+
+/** Per-batch feeds of the step graph (a program takes the subset it declares). */
+export function batchFeeds(
+  batch: Batch,
+  options: { groups: number; reference?: Float32Array; state?: Record<string, number> },
+): Record<string, HostTensor | number> {
+  const [N, T] = batch.shape;
+  const B = N / options.groups;
+  const f32 = (data: Float32Array, shape: number[]): HostTensor => ({
+    dtype: "float32",
+    shape,
+    data,
+  });
+  const feeds: Record<string, HostTensor | number> = {
+    [FEEDS.inputIds]: {
+      dtype: batch.inputIds instanceof Int32Array ? "int32" : "int64",
+      shape: [N, T],
+      data: batch.inputIds,
+    },
+    [FEEDS.attentionMask]: f32(batch.attentionMask, [N, T]),
+    [FEEDS.completionMask]: f32(batch.completionMask, [N, T]),
+  };
+  if (options.reference) feeds[FEEDS.reference] = f32(options.reference, [options.groups, B]);
+  if (batch.kind === "unpaired") feeds[FEEDS.labels] = f32(batch.labels.slice(0, B), [B]);
+  if (batch.kind === "paired") {
+    const { score_chosen, score_rejected } = batch.extras;
+    if (score_chosen) feeds[FEEDS.chosenScores] = f32(score_chosen, [B]);
+    if (score_rejected) feeds[FEEDS.rejectedScores] = f32(score_rejected, [B]);
+  }
+  for (const [k, v] of Object.entries(options.state ?? {})) feeds[`state.${k}`] = v;
+  return feeds;
+}
+
+/** The feeds named `names`, with a clear error for any that `feeds` lacks. */
+export function pickFeeds<T>(names: string[], feeds: Record<string, T>): Record<string, T> {
+  const out: Record<string, T> = {};
+  for (const name of names) {
+    if (!(name in feeds)) {
+      const why = name.endsWith("scores")
+        ? ": the loss needs score_chosen / score_rejected columns in every row"
+        : "";
+      throw new Error(`Missing input "${name}" for this batch${why}`);
+    }
+    out[name] = feeds[name];
+  }
+  return out;
+}
+
+/** A frozen reference model computing summed completion log-probs, with the on-disk cache. */
+export class Reference {
+  computed = 0;
+
+  private constructor(readonly program: Program, readonly cache: RefLogpCache) {}
+
+  /**
+   * Compiles the reference model with its weights as constants.
+   *
+   * @param config Architecture.
+   * @param weights Frozen weights.
+   * @param options Device and cache.
+   * @returns The reference.
+   */
+  static async create(
+    config: ModelConfig,
+    weights: Record<string, HostTensor>,
+    options: { device: Device; cache: RefLogpCache },
+  ): Promise<Reference> {
+    const model = buildCausalLM(config, { frozen: weights });
+    const lp = sequenceLogps(model, {
+      inputIds: input(FEEDS.inputIds, ["N", "T"], "int32"),
+      attentionMask: input(FEEDS.attentionMask, ["N", "T"]),
+      completionMask: input(FEEDS.completionMask, ["N", "T"]),
+    });
+    const program = await Program.compile({ logps: lp.sum }, { device: options.device });
+    return new Reference(program, options.cache);
+  }
+
+  /**
+   * Reference log-probs of a batch as (G,B), from the cache where possible (cache keys are
+   * `split:index`, values one per group).
+   */
+  async logps(batch: Batch, groups: number, split: string): Promise<Float32Array> {
+    const B = batch.shape[0] / groups;
+    const keys = batch.indices.slice(0, B).map((i) => `${split}:${i}`);
+    const cached = keys.map((k) => this.cache.get(k));
+    const out = new Float32Array(groups * B);
+    if (cached.every((v) => v !== undefined)) {
+      cached.forEach((v, b) => v!.forEach((x, g) => out[g * B + b] = x));
+      return out;
+    }
+    const feeds = batchFeeds(batch, { groups });
+    const names = this.program.inputs.map((spec) => spec.name);
+    const { logps } = await this.program.run(pickFeeds(names, feeds));
+    const values = logps.data as Float32Array;
+    this.computed += B;
+    keys.forEach((k, b) =>
+      this.cache.set(k, Array.from({ length: groups }, (_, g) => values[g * B + b]))
+    );
+    out.set(values);
+    return out;
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * Checkpoints: the policy in Hugging Face format (model.safetensors + config.json + tokenizer
+ * files, loadable by `transformers` and `deno task score`), the optimizer state, and where the run
+ * stands (step, micro-batches consumed, algorithm state, resolved config) for `--resume`.
+ *
+ * A checkpoint is written into a temporary folder and renamed into place, so a crash mid-write
+ * never leaves a half checkpoint under the final name.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import type { TrainState } from "../graph/mod.ts";
+import type { ModelConfig } from "../model/config.ts";
+import { readSafetensors, serializeSafetensors } from "../model/safetensors.ts";
+import { saveModel } from "../model/save.ts";
+import { loadWeights } from "../model/weights.ts";
+import type { TrainConfig } from "./config.ts";
+
+/** Where a run stands, beside the weights. */
+export interface RunPosition {
+  /** Optimizer steps taken. */
+  step: number;
+  /** Micro-batches consumed (fixes the data position). */
+  consumed: number;
+  /** Algorithm state (e.g. BCO's running mean). */
+  algorithmState: Record<string, number>;
+  /** The resolved config of the run. */
+  config: TrainConfig;
+}
+
+const STATE_FILE = "trainer_state.json";
+const OPTIMIZER_FILE = "optimizer.safetensors";
+
+/**
+ * Writes `dir` atomically: HF-format model, optimizer state and run position.
+ *
+ * @param dir Final checkpoint folder.
+ * @param model Architecture config and the folder whose tokenizer files are copied.
+ * @param state Parameters and optimizer state.
+ * @param position Step, data position, algorithm state and config.
+ */
+export async function saveCheckpoint(
+  dir: string,
+  model: { config: ModelConfig; tokenizerDir: string },
+  state: TrainState,
+  position: RunPosition,
+): Promise<void> {
+  const tmp = `${dir}.partial`;
+  await Deno.remove(tmp, { recursive: true }).catch(() => {});
+  await saveModel(tmp, { config: model.config, weights: state.params }, {
+    tokenizerDir: model.tokenizerDir,
+  });
+  const slots: Record<string, TrainState["params"][string]> = {};
+  for (const [slot, tensors] of Object.entries(state.slots)) {
+    for (const [name, t] of Object.entries(tensors)) slots[`${slot}.${name}`] = t;
+  }
+  await Deno.writeFile(join(tmp, OPTIMIZER_FILE), serializeSafetensors(slots));
+  await Deno.writeTextFile(join(tmp, STATE_FILE), JSON.stringify(position, null, 2) + "\n");
+  await Deno.remove(dir, { recursive: true }).catch(() => {});
+  await Deno.rename(tmp, dir);
+}
+
+/**
+ * The checkpoint to resume from: `path` itself, or the latest `checkpoint-N` inside it.
+ *
+ * @param path A checkpoint folder or a run's output folder.
+ * @returns The checkpoint folder.
+ */
+export async function findCheckpoint(path: string): Promise<string> {
+  try {
+    await Deno.stat(join(path, STATE_FILE));
+    return path;
+  } catch {
+    const steps: number[] = [];
+    try {
+      for await (const e of Deno.readDir(path)) {
+        const m = e.isDirectory && /^checkpoint-(\d+)$/.exec(e.name);
+        if (m) steps.push(Number(m[1]));
+      }
+    } catch (error) {
+      throw new Error(`Cannot resume from ${path}: ${(error as Error).message}`);
+    }
+    if (steps.length === 0) {
+      throw new Error(`Cannot resume from ${path}: no checkpoint-N folder in it`);
+    }
+    return join(path, `checkpoint-${Math.max(...steps)}`);
+  }
+}
+
+/**
+ * Reads a checkpoint back.
+ *
+ * @param dir A checkpoint folder.
+ * @param config The architecture (to check and convert the weights).
+ * @returns The train state (for `TrainStep.loadState`) and the run position.
+ */
+export async function loadCheckpoint(
+  dir: string,
+  config: ModelConfig,
+): Promise<{ state: TrainState; position: RunPosition }> {
+  const position = JSON.parse(await Deno.readTextFile(join(dir, STATE_FILE))) as RunPosition;
+  const params = await loadWeights(dir, config);
+  const optimizer = await readSafetensors(join(dir, OPTIMIZER_FILE));
+  const slots: TrainState["slots"] = {};
+  for (const [key, t] of Object.entries(optimizer.tensors)) {
+    const dot = key.indexOf(".");
+    (slots[key.slice(0, dot)] ??= {})[key.slice(dot + 1)] = t;
+  }
+  return { state: { step: position.step, params, slots }, position };
+}
+
+/**
+ * The resolved config saved in a checkpoint.
+ *
+ * @param dir A checkpoint folder.
+ * @returns Its config.
+ */
+export async function checkpointConfig(dir: string): Promise<TrainConfig> {
+  return (JSON.parse(await Deno.readTextFile(join(dir, STATE_FILE))) as RunPosition).config;
+}
