@@ -68,9 +68,14 @@ const TINY_DEFAULTS = new URL("./configs/tiny.yaml", import.meta.url).pathname;
  * Runs training from command-line style arguments.
  *
  * @param args E.g. `["--loss", "dpo", "--max_steps", "10"]`.
+ * @param options `quiet`: no progress or summary on the console (tests, library use).
  * @returns The run's config, metrics and checkpoint path.
  */
-export async function train(args: string[]): Promise<TrainResult> {
+export async function train(
+  args: string[],
+  options: { quiet?: boolean } = {},
+): Promise<TrainResult> {
+  const say = options.quiet ? () => {} : (line: string) => console.log(line);
   const flags = parseFlags(args);
   const { config: configPath, resume, ...cli } = flags;
   const resumeDir = resume ? await findCheckpoint(resume) : null;
@@ -122,7 +127,7 @@ export async function train(args: string[]): Promise<TrainResult> {
     tokenizer,
     { kind },
   );
-  console.error(data.skips.summary(data.train.length + data.eval.length));
+  say(data.skips.summary(data.train.length + data.eval.length));
 
   // The step graph, compiled once.
   const graph = buildStepGraph(policy.config, { algorithm: algo, hp, kind });
@@ -207,6 +212,7 @@ export async function train(args: string[]): Promise<TrainResult> {
     total,
     append: resumeDir !== null,
     sinks: await wandbSink(config),
+    quiet: options.quiet,
   });
   const evaluate = async (at: number) => {
     const n = Math.min(data.eval.length, config.eval_samples as number);
@@ -262,7 +268,8 @@ export async function train(args: string[]): Promise<TrainResult> {
     return dir;
   };
 
-  // The loop.
+  // The loop, after a baseline evaluation of the starting policy.
+  if (!resumeDir) await evaluate(0);
   const order = microBatches(data.train, {
     batchSize,
     seed: config.seed as number,
@@ -330,20 +337,20 @@ export async function train(args: string[]): Promise<TrainResult> {
   );
   const last = log.rows.filter((r) => "loss" in r).at(-1);
   const evalRow = log.rows.filter((r) => "eval/loss" in r).at(-1);
-  console.log(`\nDone: ${total} steps of ${algo.name} on ${policy.dir} (${step.fused.device})`);
+  say(`\nDone: ${total} steps of ${algo.name} on ${policy.dir} (${step.fused.device})`);
   if (last) {
-    console.log(
+    say(
       `  train loss ${last.loss.toFixed(4)}, accuracy ${last["rewards/accuracies"]?.toFixed(3)}`,
     );
   }
   if (evalRow) {
-    console.log(
+    say(
       `  eval loss ${evalRow["eval/loss"].toFixed(4)}, accuracy ${
         evalRow["eval/rewards/accuracies"]?.toFixed(3)
       }`,
     );
   }
-  console.log(
+  say(
     `  checkpoint ${checkpoint}\n  curves ${join(outDir, "curves.svg")}\n  metrics ${
       join(outDir, "metrics.jsonl")
     }`,

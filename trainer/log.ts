@@ -25,7 +25,12 @@ export class MetricsLog {
   #tty = Deno.stdout.isTerminal();
   readonly rows: MetricsRow[] = [];
 
-  private constructor(file: Deno.FsFile, readonly total: number, readonly sinks: RowSink[]) {
+  private constructor(
+    file: Deno.FsFile,
+    readonly total: number,
+    readonly sinks: RowSink[],
+    readonly quiet: boolean,
+  ) {
     this.#file = file;
   }
 
@@ -38,7 +43,7 @@ export class MetricsLog {
    */
   static async open(
     dir: string,
-    options: { total: number; sinks?: RowSink[]; append?: boolean },
+    options: { total: number; sinks?: RowSink[]; append?: boolean; quiet?: boolean },
   ): Promise<MetricsLog> {
     await Deno.mkdir(dir, { recursive: true });
     const file = await Deno.open(join(dir, "metrics.jsonl"), {
@@ -47,7 +52,7 @@ export class MetricsLog {
       append: options.append ?? false,
       truncate: !(options.append ?? false),
     });
-    return new MetricsLog(file, options.total, options.sinks ?? []);
+    return new MetricsLog(file, options.total, options.sinks ?? [], options.quiet ?? false);
   }
 
   /**
@@ -59,7 +64,7 @@ export class MetricsLog {
     this.rows.push(row);
     await this.#file.write(new TextEncoder().encode(JSON.stringify(row) + "\n"));
     for (const sink of this.sinks) await sink.log(row);
-    if (row.step !== undefined && !Object.keys(row).some((k) => k.startsWith("eval/"))) {
+    if (!this.quiet && !Object.keys(row).some((k) => k.startsWith("eval/"))) {
       this.#progress(row);
     }
   }
@@ -80,7 +85,7 @@ export class MetricsLog {
 
   /** Ends the progress line, closes the file and the sinks. */
   async close(): Promise<void> {
-    if (this.#tty) console.log();
+    if (this.#tty && !this.quiet) console.log();
     this.#file.close();
     for (const sink of this.sinks) await sink.close?.();
   }
