@@ -60,3 +60,13 @@ Deno.test("configToYaml() round-trips through YAML", async () => {
   assert.deepEqual(parse(configToYaml(c)), c);
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("configs/*.yaml all resolve against their algorithm's keys", async () => {
+  const { algorithm } = await import("../../algorithms/mod.ts");
+  for await (const entry of Deno.readDir("configs")) {
+    const yaml = await readYamlConfig(`configs/${entry.name}`);
+    const algo = algorithm(String(yaml.loss ?? "dpo"));
+    const c = resolveConfig({ algorithm: { ...algo.defaults }, yaml });
+    for (const [k, v] of Object.entries(yaml)) assert.equal(c[k], v, `${entry.name}: ${k}`);
+  }
+});
