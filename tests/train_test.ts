@@ -132,3 +132,17 @@ Deno.test("saveCheckpoint() leaves no partial checkpoint when writing fails", as
   assert.deepEqual(left, ["checkpoint-1"]);
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("compare() trains each loss on the same data and draws one figure", async () => {
+  const { compare } = await import("../trainer/compare.ts");
+  const out = await Deno.makeTempDir({ prefix: "da-compare-" });
+  const { figure, runs } = await compare(
+    ["--losses", "dpo,simpo", "--max_steps", "3", "--eval_every", "0", "--output_dir", out],
+    { quiet: true },
+  );
+  assert.deepEqual(Object.keys(runs), ["dpo", "simpo"]);
+  const svg = await Deno.readTextFile(figure);
+  assert.match(svg, />dpo</);
+  assert.match(svg, />simpo</);
+  await Deno.remove(out, { recursive: true });
+});
