@@ -19,9 +19,9 @@
  */
 export * from "./graph/mod.ts";
 export {
-  ALGORITHMS,
-  algorithm,
   type Algorithm,
+  algorithm,
+  ALGORITHMS,
   evaluateLoss,
   type Hyperparameters,
   type LossOutput,
