@@ -74,7 +74,8 @@ export class ProtoWriter {
     this.#varint(message.length);
     message.#flush();
     this.#flush();
-    this.#chunks.push(...message.#chunks);
+    // A loop, not push(...chunks): a large graph has more chunks than the call stack has room.
+    for (const chunk of message.#chunks) this.#chunks.push(chunk);
     this.#length += message.#length;
     return this;
   }
