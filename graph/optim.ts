@@ -44,7 +44,7 @@ export function stateSlots(config: OptimizerConfig): string[] {
 export interface UpdateInputs {
   /** Current value. */
   param: Tensor;
-  /** Gradient (already clipped). */
+  /** Raw gradient (scaled by the schedule's `gradScale`). */
   grad: Tensor;
   /** State tensors by slot name (see {@linkcode stateSlots}). */
   state: Record<string, Tensor>;
@@ -52,55 +52,74 @@ export interface UpdateInputs {
   decay: boolean;
 }
 
+/** The scalars of one step, all graph tensors of shape `[]`. */
+export interface StepScalars {
+  /** Learning rate. */
+  lr: Tensor;
+  /** 1-based step count (AdamW's bias corrections). */
+  step: Tensor;
+  /**
+   * Factor applied to every gradient: the clipping coefficient, times 1/n when n micro-batches
+   * were summed. It is folded into the optimizer's scalar factors, so scaling costs no pass over
+   * the gradients.
+   */
+  gradScale: Tensor;
+}
+
 /**
- * The updated parameter and state of one parameter.
+ * The updated parameter and state of one parameter. The math is PyTorch's: SGD
+ * `p − lr·(g + wd·p)`; AdamW `p·(1 − lr·wd) − lr/(1−β₁ᵗ) · m / (√v / √(1−β₂ᵗ) + ε)` with
+ * `m = β₁m + (1−β₁)g`, `v = β₂v + (1−β₂)g²`.
  *
  * @param config Optimizer and hyperparameters.
  * @param inputs Parameter, gradient, state and decay flag.
- * @param schedule `lr` (scalar) and 1-based `step` (scalar), both graph inputs.
+ * @param scalars Learning rate, step and gradient scale.
  * @returns The new parameter and new state tensors.
  */
 export function update(
   config: OptimizerConfig,
   inputs: UpdateInputs,
-  schedule: { lr: Tensor; step: Tensor },
+  scalars: StepScalars,
 ): { param: Tensor; state: Record<string, Tensor> } {
   const { param: p, grad: g, state, decay } = inputs;
-  const { lr, step } = schedule;
+  const { lr, step, gradScale } = scalars;
   const wd = decay ? config.weightDecay ?? 0 : 0;
   if (config.name === "sgd") {
-    const direction = wd ? g.add(p.mul(wd)) : g;
-    return { param: p.sub(direction.mul(lr)), state: {} };
+    const descent = p.sub(g.mul(lr.mul(gradScale)));
+    return { param: wd ? descent.sub(p.mul(lr.mul(wd))) : descent, state: {} };
   }
   const { beta1 = 0.9, beta2 = 0.999, eps = 1e-8 } = config;
-  const m = state.m.mul(beta1).add(g.mul(1 - beta1));
-  const v = state.v.mul(beta2).add(g.mul(g).mul(1 - beta2));
-  // Bias corrections 1 - β^t from the step input; PyTorch adds eps after the √(1 - β₂^t) rescale.
+  // Full-size passes are what costs on large models; scalar factors are free.
+  const m = state.m.mul(beta1).add(g.mul(gradScale.mul(1 - beta1)));
+  const v = state.v.mul(beta2).add(g.mul(g).mul(gradScale.mul(gradScale).mul(1 - beta2)));
   const one = constant(1, [], p.dtype);
   const correction1 = one.sub(constant(beta1, [], p.dtype).pow(step));
   const correction2 = one.sub(constant(beta2, [], p.dtype).pow(step));
-  const denom = sqrt(v).div(sqrt(correction2)).add(eps);
+  // PyTorch adds eps after the √(1 − β₂ᵗ) rescale.
+  const denom = sqrt(v).mul(correction2.rsqrt()).add(eps);
   const decayed = wd ? p.mul(one.sub(lr.mul(wd))) : p;
   const next = decayed.sub(m.div(denom).mul(lr.div(correction1)));
   return { param: next, state: { m, v } };
 }
 
 /**
- * Global-norm clipping as `torch.nn.utils.clip_grad_norm_`: scales all gradients by
- * `min(1, maxNorm / (norm + 1e-6))`.
+ * Global-norm clipping as `torch.nn.utils.clip_grad_norm_`: the coefficient
+ * `min(1, maxNorm / (norm + 1e-6))` that all gradients are multiplied by.
  *
- * @param grads Gradients of every parameter.
- * @param maxNorm Largest allowed norm; `undefined` or 0 disables clipping.
- * @returns The (possibly) scaled gradients and the norm before clipping.
+ * @param grads Gradients of every parameter (times `scale`).
+ * @param options `maxNorm` (0 or absent: no clipping); `scale`: a factor the gradients still
+ *   need (1/n for summed micro-batches), included in the norm and the coefficient.
+ * @returns The norm of the scaled gradients and the total coefficient.
  */
 export function clipByGlobalNorm(
   grads: Tensor[],
-  maxNorm?: number,
-): { grads: Tensor[]; norm: Tensor } {
+  options: { maxNorm?: number; scale?: Tensor } = {},
+): { norm: Tensor; coefficient: Tensor } {
   let squares = grads[0].mul(grads[0]).sum();
   for (const g of grads.slice(1)) squares = squares.add(g.mul(g).sum());
-  const norm = sqrt(squares);
-  if (!maxNorm) return { grads, norm };
-  const scale = norm.add(1e-6).div(maxNorm).maximum(1);
-  return { grads: grads.map((g) => g.div(scale)), norm };
+  const scale = options.scale ?? constant(1, [], grads[0].dtype);
+  const norm = sqrt(squares).mul(scale);
+  if (!options.maxNorm) return { norm, coefficient: scale };
+  const clip = norm.add(1e-6).div(options.maxNorm).maximum(1);
+  return { norm, coefficient: scale.div(clip) };
 }

@@ -5,14 +5,14 @@
  * One micro-batch per step runs one fused graph. Gradient accumulation runs an "accumulate" graph
  * per micro-batch (summing gradients into buffers) and then an "apply" graph that averages them
  * and updates: with equal-size micro-batches and a mean loss, the result is the full batch's.
- * An update whose gradient norm is not finite is skipped in-graph (parameters and state kept) and
- * reported, never applied.
+ * An update whose loss or gradient norm is not finite is discarded (the step's outputs are freed,
+ * the current parameters and state kept) and reported, never applied. Clipping and the 1/n of
+ * accumulation are scalar factors folded into the update, costing no pass over the gradients.
  *
  * @module
  */
 import type * as ort from "onnxruntime-node";
 import { grad } from "./autodiff.ts";
-import { compare, isFinite, where } from "./ops.ts";
 import { clipByGlobalNorm, type OptimizerConfig, stateSlots, update } from "./optim.ts";
 import { type Device, type Feed, Program } from "./session.ts";
 import { arrayFor, type HostTensor, input, type Tensor } from "./tensor.ts";
@@ -107,8 +107,7 @@ export class TrainStep {
     for (const [name, m] of Object.entries(options.metrics ?? {})) {
       if (m.rank !== 0) throw new Error(`Metric "${name}" must be a scalar, got ${m}`);
     }
-    const grads = grad(options.loss, options.params);
-    const outputs = applyGraph(options, config, grads, options.loss);
+    const outputs = applyGraph(options, config, grad(options.loss, options.params));
     outputs.loss = options.loss;
     Object.assign(outputs, options.metrics ?? {});
     const fused = await Program.compile(outputs, {
@@ -139,7 +138,8 @@ export class TrainStep {
     const slots: Record<string, Record<string, HostTensor>> = {};
     for (const s of this.slots) slots[s] = {};
     for (const p of this.options.params) {
-      for (const s of this.slots) slots[s][p.name!] = this.#zero(p);
+      // Fresh zeros, not the accumulators' cached ones: they are freed once replaced.
+      for (const s of this.slots) slots[s][p.name!] = zeros(p);
     }
     this.loadState({ step: 0, params: values, slots });
   }
@@ -206,16 +206,21 @@ export class TrainStep {
         dispose(Object.values(acc));
         acc = nextAcc;
       }
-      const scalars = { ...optimizerFeeds, grad_scale: 1 / list.length, loss: sums.loss };
+      const scalars = { ...optimizerFeeds, grad_scale: 1 / list.length };
       outputs = await apply.runRaw({ ...this.#stateFeeds(), ...acc, ...only(apply, scalars) });
       dispose(Object.values(acc));
     }
     const gradNorm = (await program.read(outputs.grad_norm)).data[0] as number;
+    // A non-finite loss or gradient poisons every output: keep the current values instead.
     const skipped = !Number.isFinite(gradNorm) || !Number.isFinite(sums.loss);
     for (const [name] of this.#values) {
-      const old = this.#values.get(name)!;
-      this.#values.set(name, outputs[next(name)]);
-      dispose([old]);
+      const fresh = outputs[next(name)];
+      if (skipped) {
+        dispose([fresh]);
+        continue;
+      }
+      dispose([this.#values.get(name)!]);
+      this.#values.set(name, fresh);
     }
     if (!skipped) this.#step++;
     const { loss, ...metrics } = Object.fromEntries(
@@ -272,11 +277,7 @@ export class TrainStep {
   }
 
   #zero(p: Tensor): HostTensor {
-    if (!this.#zeros.has(p.name!)) {
-      const shape = p.shape as number[];
-      const data = arrayFor(p.dtype, shape.reduce((a, b) => a * b, 1));
-      this.#zeros.set(p.name!, { dtype: p.dtype, shape, data });
-    }
+    if (!this.#zeros.has(p.name!)) this.#zeros.set(p.name!, zeros(p));
     return this.#zeros.get(p.name!)!;
   }
 
@@ -307,12 +308,9 @@ export class TrainStep {
         device: options.device,
         keepOnDevice: accNames,
       });
+      const summed = options.params.map((p) => input(slot(p.name!, "grad"), p.shape, p.dtype));
       const scale = input("grad_scale", [], options.loss.dtype);
-      const averaged = options.params.map((p) =>
-        input(slot(p.name!, "grad"), p.shape, p.dtype).mul(scale)
-      );
-      const lossSum = input("loss", [], options.loss.dtype);
-      const apply = await Program.compile(applyGraph(options, config, averaged, lossSum), {
+      const apply = await Program.compile(applyGraph(options, config, summed, scale), {
         device: options.device,
         keepOnDevice: stateOutputs(options.params, stateSlots(config)),
       });
@@ -322,21 +320,17 @@ export class TrainStep {
   }
 }
 
-/**
- * Clipping, the optimizer update and the guard that keeps the old values when the loss or the
- * gradient norm is not finite, as named outputs.
- */
+/** Clipping and the optimizer update, as named outputs (`scale`: see `clipByGlobalNorm`). */
 function applyGraph(
   options: TrainStepOptions,
   config: OptimizerConfig,
-  rawGrads: Tensor[],
-  loss: Tensor,
+  grads: Tensor[],
+  scale?: Tensor,
 ): Record<string, Tensor> {
   const dtype = options.params[0].dtype;
   const lr = input("lr", [], dtype);
   const step = input("step", [], dtype);
-  const { grads, norm } = clipByGlobalNorm(rawGrads, options.maxGradNorm);
-  const ok = compare("And", isFinite(norm), isFinite(loss));
+  const { norm, coefficient } = clipByGlobalNorm(grads, { maxNorm: options.maxGradNorm, scale });
   const decay = options.decay ?? ((p: Tensor) => p.rank >= 2);
   const outputs: Record<string, Tensor> = { grad_norm: norm };
   options.params.forEach((p, i) => {
@@ -345,11 +339,10 @@ function applyGraph(
     const updated = update(config, { param: p, grad: grads[i], state, decay: decay(p) }, {
       lr,
       step,
+      gradScale: coefficient,
     });
-    outputs[next(p.name!)] = where(ok, updated.param, p);
-    for (const s of Object.keys(state)) {
-      outputs[next(slot(p.name!, s))] = where(ok, updated.state[s], state[s]);
-    }
+    outputs[next(p.name!)] = updated.param;
+    for (const s of Object.keys(state)) outputs[next(slot(p.name!, s))] = updated.state[s];
   });
   return outputs;
 }
@@ -363,6 +356,11 @@ function only(program: Program, feeds: Record<string, number>): Record<string, n
 
 function stateOutputs(params: Tensor[], slots: string[]): string[] {
   return params.flatMap((p) => [next(p.name!), ...slots.map((s) => next(slot(p.name!, s)))]);
+}
+
+function zeros(p: Tensor): HostTensor {
+  const shape = p.shape as number[];
+  return { dtype: p.dtype, shape, data: arrayFor(p.dtype, shape.reduce((a, b) => a * b, 1)) };
 }
 
 function isHost(v: ort.Tensor | HostTensor): v is HostTensor {

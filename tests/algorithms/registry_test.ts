@@ -151,7 +151,7 @@ Deno.test("deno task loss prints loss, metrics and grad for every algorithm", as
   await rejects(main(["--input", EXAMPLE]), /Missing --loss: expected one of dpo/);
 });
 
-// Needs --allow-run, which `deno task test` does not grant: then only the in-process run above.
+// Needs --allow-run (granted by `deno task test`); without it only the in-process run above.
 Deno.test({
   name: "deno task loss runs as a command",
   ignore: Deno.permissions.querySync({ name: "run" }).state !== "granted",
