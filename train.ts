@@ -47,6 +47,8 @@ import { MetricsLog, type MetricsRow } from "./trainer/log.ts";
 import { panelsFromRows, renderSvg } from "./trainer/plot.ts";
 import { fingerprint, RefLogpCache } from "./trainer/ref_cache.ts";
 import { learningRate } from "./trainer/schedule.ts";
+import { OnlineSource, promptData, promptOnlyRows } from "./trainer/online.ts";
+import type { JudgeSettings } from "./judges/mod.ts";
 import { buildStepGraph } from "./trainer/step_graph.ts";
 import { wandbSink } from "./trainer/wandb.ts";
 
@@ -110,7 +112,14 @@ export async function train(
   const modelId = String(config.model);
   const [tokenizer, policy] = await Promise.all([loadTokenizer(modelId), loadModel(modelId)]);
   const kind = algo.data === "both" ? "unpaired" : algo.data;
-  const data = await prepareData(
+  // Online losses only need prompts: a prompt-only dataset is read as such.
+  const prompts = algo.online
+    ? await promptOnlyRows(String(config.dataset), tokenizer, {
+      split: String(config.dataset_split),
+      limit: (config.max_samples as number | null) ?? undefined,
+    })
+    : null;
+  const data = prompts ? promptData(prompts) : await prepareData(
     {
       dataset: String(config.dataset),
       dataset_split: String(config.dataset_split),
@@ -181,6 +190,19 @@ export async function train(
     reference = await Reference.create(ref.config, ref.weights, { device, cache });
   }
 
+  const online = algo.online
+    ? await OnlineSource.create(policy.config, {
+      tokenizer,
+      device,
+      sampling: {
+        temperature: hp.temperature as number,
+        top_p: hp.top_p as number,
+        max_new_tokens: hp.max_new_tokens as number,
+      },
+      judge: hp as unknown as JudgeSettings,
+    })
+    : null;
+
   const padTokenId = tokenizer.padTokenId;
   const batchSize = config.batch_size as number;
   const accumulation = config.gradient_accumulation_steps as number;
@@ -197,14 +219,32 @@ export async function train(
     console.error("Warning: batch_size 1 gives KTO no mismatched pair: its KL point z is 0");
   }
 
-  /** Feeds of one micro-batch of `examples`, with reference log-probs from cache or model. */
-  const feedsOf = async (examples: TokenizedExample[], indices: number[], split: string) => {
-    const batch = makeBatch(examples, indices, { withKl: graph.withKl, padTokenId });
-    const ref = reference ? await reference.logps(batch, graph.groups, split) : undefined;
+  /**
+   * Feeds of one micro-batch of `examples` (for online losses: of pairs generated from their
+   * prompts and judged, or null when the judge decided none), with reference log-probs.
+   */
+  const feedsOf = async (
+    examples: TokenizedExample[],
+    indices: number[],
+    split: string,
+    at = 0,
+  ) => {
+    const generated = online && split === "train";
+    const batch = generated
+      ? await online.batch(examples, indices, {
+        weights: step.paramFeeds(),
+        seed: (config.seed as number) + at,
+        step: at,
+      })
+      : makeBatch(examples, indices, { withKl: graph.withKl, padTokenId });
+    if (!batch) return null;
+    const ref = reference
+      ? await reference.logps(batch, graph.groups, generated ? null : split)
+      : undefined;
     return {
       feeds: batchFeeds(batch, { groups: graph.groups, reference: ref, state: algorithmState }),
       tokens: batch.attentionMask.reduce((a, b) => a + b, 0),
-      examples: indices.length,
+      examples: batch.shape[0] / graph.groups,
     };
   };
 
@@ -221,7 +261,7 @@ export async function train(
     const params = step.paramFeeds();
     for (let start = 0; start < n; start += batchSize) {
       const indices = [...Array(Math.min(batchSize, n - start)).keys()].map((i) => start + i);
-      const { feeds } = await feedsOf(data.eval, indices, "eval");
+      const { feeds } = (await feedsOf(data.eval, indices, "eval"))!;
       const names = evalProgram.inputs.map((spec) => spec.name);
       const out = await evalProgram.run(pickFeeds(names, { ...feeds, ...params }));
       for (const [k, v] of Object.entries(out)) {
@@ -285,11 +325,22 @@ export async function train(
     for (let k = 0; k < accumulation; k++) {
       const next = order.next().value!;
       epoch = next.epoch;
-      const { feeds, tokens, examples } = await feedsOf(data.train, next.indices, "train");
-      micro.push(pickFeeds(step.dataInputs, feeds));
-      window.tokens += tokens;
-      window.examples += examples;
+      const made = await feedsOf(data.train, next.indices, "train", s + 1);
       consumed++;
+      if (!made) continue;
+      micro.push(pickFeeds(step.dataInputs, made.feeds));
+      window.tokens += made.tokens;
+      window.examples += made.examples;
+    }
+    if (online) {
+      await Deno.writeTextFile(join(outDir, "samples.jsonl"), online.takeRecords(), {
+        append: true,
+      });
+    }
+    if (micro.length === 0) {
+      skipped++;
+      console.error(`Warning: step ${s + 1} skipped: the judge decided no pair`);
+      continue;
     }
     const lr = learningRate(schedule, s);
     const result = await step.step(micro, { lr });
@@ -311,7 +362,8 @@ export async function train(
         learning_rate: lr,
         tokens_per_s: window.tokens / seconds,
         samples_per_s: window.examples / seconds,
-        "skipped/nonfinite_steps": skipped,
+        "skipped/steps": skipped,
+        ...online?.takeMetrics(),
       });
       window = { tokens: 0, examples: 0, start: performance.now() };
     }
@@ -355,7 +407,12 @@ export async function train(
       join(outDir, "metrics.jsonl")
     }`,
   );
-  await Promise.all([step.release(), evalProgram.release(), reference?.program.release()]);
+  await Promise.all([
+    step.release(),
+    evalProgram.release(),
+    reference?.program.release(),
+    online?.release(),
+  ]);
   await (generator as Generator | null)?.release();
   return { config, rows: log.rows, checkpoint, referenceComputed: reference?.computed ?? 0 };
 }

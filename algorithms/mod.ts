@@ -28,6 +28,7 @@ import { ipo } from "./ipo.ts";
 import { kto } from "./kto.ts";
 import { nca } from "./nca.ts";
 import { odpo } from "./odpo.ts";
+import { onlineDpo } from "./online_dpo.ts";
 import { orpo } from "./orpo.ts";
 import { rdpo } from "./rdpo.ts";
 import { rpo } from "./rpo.ts";
@@ -39,7 +40,7 @@ export type { EvaluateOptions, LossData, LossResult };
 
 /** Every algorithm, by its `--loss` name: the only place that lists them. */
 export const ALGORITHMS: Readonly<Record<string, Algorithm>> = Object.fromEntries(
-  [dpo, cdpo, ipo, simpo, orpo, kto, dpoNorm, odpo, rdpo, bco, hinge, apoZero, nca, rpo]
+  [dpo, cdpo, ipo, simpo, orpo, kto, dpoNorm, odpo, rdpo, bco, hinge, apoZero, nca, rpo, onlineDpo]
     .map((algorithm) => [algorithm.name, algorithm]),
 );
 

@@ -168,6 +168,11 @@ export interface Algorithm<H extends Hyperparameters = Hyperparameters, I = Loss
   readonly data: DataKind;
   /** Hyperparameters and their defaults. */
   readonly defaults: Readonly<H>;
+  /**
+   * The loop generates its pairs from the current policy and a judge (Online DPO) instead of
+   * reading them from the dataset, whose prompts it uses.
+   */
+  readonly online?: boolean;
   /** Learning rate the source recommends, used when the config sets none. */
   readonly learningRate?: number;
   /** Scalars kept across steps, fed back as `inputs.state`. */

@@ -14,3 +14,5 @@
 export * from "./judge.ts";
 export * from "./rule.ts";
 export * from "./http.ts";
+export * from "./reward_model.ts";
+export * from "./select.ts";

@@ -160,14 +160,14 @@ export class Reference {
 
   /**
    * Reference log-probs of a batch as (G,B), from the cache where possible (cache keys are
-   * `split:index`, values one per group).
+   * `split:index`, values one per group). `split` null: fresh text (generated pairs), no cache.
    */
-  async logps(batch: Batch, groups: number, split: string): Promise<Float32Array> {
+  async logps(batch: Batch, groups: number, split: string | null): Promise<Float32Array> {
     const B = batch.shape[0] / groups;
-    const keys = batch.indices.slice(0, B).map((i) => `${split}:${i}`);
+    const keys = split === null ? [] : batch.indices.slice(0, B).map((i) => `${split}:${i}`);
     const cached = keys.map((k) => this.cache.get(k));
     const out = new Float32Array(groups * B);
-    if (cached.every((v) => v !== undefined)) {
+    if (split !== null && cached.every((v) => v !== undefined)) {
       cached.forEach((v, b) => v!.forEach((x, g) => out[g * B + b] = x));
       return out;
     }

@@ -32,6 +32,7 @@ const NAMES = [
   "apo_zero",
   "nca",
   "rpo",
+  "online_dpo",
 ];
 
 Deno.test("ALGORITHMS maps each --loss name to the module of that name", () => {
