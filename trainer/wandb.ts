@@ -1,7 +1,9 @@
 /**
  * Weights & Biases logging through `@wandb/sdk`, on only when `WANDB_PROJECT` is set (as in the
  * seed's Quick Start) and a key is available; otherwise nothing here touches the network. The SDK
- * honours `WANDB_BASE_URL` (e.g. a local server). A wandb failure warns and training continues.
+ * honours `WANDB_BASE_URL` (e.g. a local server). A wandb failure warns and training continues:
+ * starting and finishing the run are bounded by `WANDB_INIT_TIMEOUT` seconds (default 90, as in
+ * the Python SDK), since the SDK retries an unreachable server on its own.
  *
  * @module
  */
@@ -21,9 +23,10 @@ export async function wandbSink(config: TrainConfig): Promise<RowSink[]> {
     console.error("Warning: WANDB_PROJECT is set but WANDB_API_KEY is not: not logging to wandb");
     return [];
   }
+  const seconds = Number(Deno.env.get("WANDB_INIT_TIMEOUT") ?? 90);
   try {
     const { default: wandb } = await import("@wandb/sdk");
-    await wandb.init({ project, config });
+    await withTimeout(wandb.init({ project, config }), seconds, "wandb.init");
     let failed = false;
     return [{
       log(row: MetricsRow) {
@@ -45,5 +48,21 @@ export async function wandbSink(config: TrainConfig): Promise<RowSink[]> {
   } catch (error) {
     console.error(`Warning: wandb disabled: ${(error as Error).message}`);
     return [];
+  }
+}
+
+/** `promise`, or a rejection after `seconds`. */
+async function withTimeout<T>(promise: Promise<T>, seconds: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`${what} timed out after ${seconds} s`)),
+      seconds * 1000,
+    );
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
