@@ -78,15 +78,14 @@ Deno.test("train() computes reference log-probs once and reuses them from the ca
   for (const r of [first, second, uncached]) await Deno.remove(r.out, { recursive: true });
 });
 
-Deno.test("train() writes HF-format checkpoints that the score tool loads", async () => {
-  const { checkpoint, out } = await run([
-    "--loss",
-    "simpo",
-    "--max_steps",
-    "2",
-    "--eval_every",
-    "0",
-  ]);
+Deno.test("train() writes samples and HF-format checkpoints that the score tool loads", async () => {
+  const { checkpoint, out } = await run(
+    ["--loss", "simpo", "--max_steps", "2", "--eval_every", "0", "--sample_every", "1"],
+  );
+  const samples = (await Deno.readTextFile(join(out, "samples.jsonl"))).trim().split("\n")
+    .map((line) => JSON.parse(line));
+  assert.deepEqual(samples.map((s) => s.step), [1, 1, 1, 2, 2, 2]);
+  assert.ok(samples.every((s) => s.prompt.includes("<|im_start|>user") && s.completion !== ""));
   for (
     const file of ["config.json", "model.safetensors", "tokenizer.json", "optimizer.safetensors"]
   ) {
