@@ -19,8 +19,7 @@
 import { parseArgs } from "node:util";
 import { type Device, input, parseDevice, Program } from "./graph/mod.ts";
 import { collate } from "./data/batch.ts";
-import { DATA_DEFAULTS, type DataConfig, prepareData } from "./data/dataset.ts";
-import type { Format } from "./data/formats.ts";
+import { DATA_FLAGS, dataConfigFrom, prepareData } from "./data/dataset.ts";
 import type { TokenizedExample } from "./data/types.ts";
 import { buildCausalLM } from "./model/decoder.ts";
 import { type LoadedModel, loadModel } from "./model/load.ts";
@@ -140,31 +139,14 @@ export async function score(args: string[]): Promise<{ lines: string[]; skipped:
       data: { type: "string" },
       batch_size: { type: "string" },
       device: { type: "string", default: "cpu" },
-      dataset_split: { type: "string" },
-      dataset_config: { type: "string" },
-      format: { type: "string" },
-      max_samples: { type: "string" },
-      max_length: { type: "string" },
-      max_prompt_length: { type: "string" },
-      max_completion_length: { type: "string" },
-      truncation_mode: { type: "string" },
+      ...DATA_FLAGS,
     },
   });
   if (!values.data) throw new Error(`Missing --data: ${USAGE}`);
   const model = await loadModel(values.model);
   const tokenizer = await loadTokenizer(model.dir);
-  const config: DataConfig = {
-    dataset: values.data,
-    dataset_split: values.dataset_split,
-    dataset_config: values.dataset_config,
-    format: values.format as Format | undefined,
-    max_samples: positiveInt("max_samples", values.max_samples),
-    max_length: positiveInt("max_length", values.max_length) ?? DATA_DEFAULTS.max_length,
-    max_prompt_length: positiveInt("max_prompt_length", values.max_prompt_length),
-    max_completion_length: positiveInt("max_completion_length", values.max_completion_length),
-    truncation_mode:
-      (values.truncation_mode ?? DATA_DEFAULTS.truncation_mode) as DataConfig["truncation_mode"],
-  };
+  const config = dataConfigFrom(values.data, values);
+
   const data = await prepareData(config, tokenizer);
   const lines = await scoreExamples(model, data.train, {
     padTokenId: tokenizer.padTokenId,

@@ -16,7 +16,7 @@
 import { join } from "node:path";
 import { algorithm as getAlgorithm, resolveHyperparameters } from "./algorithms/mod.ts";
 import type { TokenizedExample } from "./data/types.ts";
-import { prepareData } from "./data/dataset.ts";
+import { dataConfigFrom, prepareData } from "./data/dataset.ts";
 import { type Feed, parseDevice, Program, TrainStep } from "./graph/mod.ts";
 import { Generator } from "./model/generate.ts";
 import { loadModel } from "./model/load.ts";
@@ -119,23 +119,9 @@ export async function train(
       limit: (config.max_samples as number | null) ?? undefined,
     })
     : null;
-  const data = prompts ? promptData(prompts) : await prepareData(
-    {
-      dataset: String(config.dataset),
-      dataset_split: String(config.dataset_split),
-      dataset_config: (config.dataset_config as string | null) ?? undefined,
-      format: (config.format as never) ?? undefined,
-      max_samples: (config.max_samples as number | null) ?? undefined,
-      max_length: config.max_length as number,
-      max_prompt_length: (config.max_prompt_length as number | null) ?? undefined,
-      max_completion_length: (config.max_completion_length as number | null) ?? undefined,
-      truncation_mode: config.truncation_mode as "keep_end" | "keep_start",
-      seed: config.seed as number,
-      eval_split: (config.eval_split as number | string) || undefined,
-    },
-    tokenizer,
-    { kind },
-  );
+  const data = prompts
+    ? promptData(prompts)
+    : await prepareData(dataConfigFrom(String(config.dataset), config), tokenizer, { kind });
   say(data.skips.summary(data.train.length + data.eval.length));
 
   // The step graph, compiled once.

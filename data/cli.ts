@@ -16,8 +16,8 @@
 import { parseArgs } from "node:util";
 import { loadTokenizer, type Tokenizer } from "../model/tokenizer.ts";
 import { collate } from "./batch.ts";
-import { DATA_DEFAULTS, type DataConfig, processRows } from "./dataset.ts";
-import { detectFormat, type Format, parseRow } from "./formats.ts";
+import { DATA_DEFAULTS, DATA_FLAGS, dataConfigFrom, processRows } from "./dataset.ts";
+import { detectFormat, parseRow } from "./formats.ts";
 import { SkipCounter, SkipRow } from "./skips.ts";
 import { readRows } from "./sources.ts";
 import { renderTexts, tokenizeExample } from "./template.ts";
@@ -25,15 +25,6 @@ import type { ParsedExample, TokenizedExample } from "./types.ts";
 
 const USAGE =
   "Usage: deno task data --dataset PATH_OR_ID [--model M] [--limit 3] [--max_length N] ...";
-
-function positiveInt(name: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) {
-    throw new Error(`Invalid --${name} ${value}: expected a positive integer`);
-  }
-  return n;
-}
 
 /** The text of each token, quoted, so spaces, newlines and special tokens are visible. */
 function showTokens(tokenizer: Tokenizer, ids: number[]): string {
@@ -117,14 +108,7 @@ export async function dataReport(args: string[]): Promise<string> {
       model: { type: "string", default: "model/tiny" },
       limit: { type: "string", default: "3" },
       kind: { type: "string" },
-      dataset_split: { type: "string" },
-      dataset_config: { type: "string" },
-      format: { type: "string" },
-      max_samples: { type: "string" },
-      max_length: { type: "string" },
-      max_prompt_length: { type: "string" },
-      max_completion_length: { type: "string" },
-      truncation_mode: { type: "string" },
+      ...DATA_FLAGS,
       help: { type: "boolean" },
     },
   });
@@ -133,19 +117,12 @@ export async function dataReport(args: string[]): Promise<string> {
   if (values.kind && values.kind !== "paired" && values.kind !== "unpaired") {
     throw new Error(`Invalid --kind ${values.kind}: expected "paired" or "unpaired"`);
   }
-  const config: DataConfig = {
-    dataset: values.dataset,
-    dataset_split: values.dataset_split,
-    dataset_config: values.dataset_config,
-    format: values.format as Format | undefined,
-    max_samples: positiveInt("max_samples", values.max_samples),
-    max_length: positiveInt("max_length", values.max_length) ?? DATA_DEFAULTS.max_length,
-    max_prompt_length: positiveInt("max_prompt_length", values.max_prompt_length),
-    max_completion_length: positiveInt("max_completion_length", values.max_completion_length),
-    truncation_mode:
-      (values.truncation_mode ?? DATA_DEFAULTS.truncation_mode) as DataConfig["truncation_mode"],
-  };
-  const limit = positiveInt("limit", values.limit) ?? 3;
+  const config = dataConfigFrom(values.dataset, values);
+
+  const limit = Number(values.limit);
+  if (!Number.isInteger(limit) || limit < 1) {
+    throw new Error(`Invalid --limit ${values.limit}: expected a positive integer`);
+  }
   const kind = values.kind as "paired" | "unpaired" | undefined;
   const tokenizer = await loadTokenizer(values.model);
   const split = config.dataset_split ?? DATA_DEFAULTS.dataset_split;

@@ -58,6 +58,67 @@ export const DATA_DEFAULTS = {
   group_by_length: false,
 } as const;
 
+/** The data keys a command line may set, as `node:util` parseArgs options (all strings). */
+export const DATA_FLAGS = {
+  dataset_split: { type: "string" },
+  dataset_config: { type: "string" },
+  format: { type: "string" },
+  max_samples: { type: "string" },
+  max_length: { type: "string" },
+  max_prompt_length: { type: "string" },
+  max_completion_length: { type: "string" },
+  truncation_mode: { type: "string" },
+} as const;
+
+const COUNTS = ["max_samples", "max_length", "max_prompt_length", "max_completion_length"] as const;
+
+/**
+ * The data config of `dataset` from other settings: command-line strings or already-typed values
+ * (a trainer's resolved config); absent and null mean "unset". Token counts must be positive
+ * integers.
+ *
+ * @param dataset File or Hub id.
+ * @param values Settings by key (extra keys are ignored).
+ * @returns The data config.
+ * @example
+ * ```ts
+ * import { equal } from "node:assert/strict";
+ * const c = dataConfigFrom("rows.jsonl", { max_length: "256", dataset_config: null });
+ * equal(c.max_length, 256);
+ * equal(c.dataset_config, undefined);
+ * ```
+ */
+export function dataConfigFrom(dataset: string, values: Record<string, unknown>): DataConfig {
+  const get = (key: string) => values[key] ?? undefined;
+  const count = (key: string) => {
+    const raw = get(key);
+    if (raw === undefined) return undefined;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 1) {
+      throw new Error(`Invalid ${key} ${raw}: expected a positive integer`);
+    }
+    return n;
+  };
+  const split = get("eval_split");
+  const config: DataConfig = {
+    dataset,
+    dataset_split: get("dataset_split") as string | undefined,
+    dataset_config: get("dataset_config") as string | undefined,
+    format: get("format") as Format | undefined,
+    truncation_mode:
+      (get("truncation_mode") ?? DATA_DEFAULTS.truncation_mode) as DataConfig["truncation_mode"],
+    seed: get("seed") === undefined ? undefined : Number(get("seed")),
+    eval_split: split === undefined || split === 0 || split === ""
+      ? undefined
+      : isNaN(Number(split))
+      ? String(split)
+      : Number(split),
+  };
+  for (const key of COUNTS) config[key] = count(key);
+  config.max_length ??= DATA_DEFAULTS.max_length;
+  return config;
+}
+
 /** Examples ready for training, with what was skipped. */
 export interface PreparedData {
   /** "paired" or "unpaired" (after unpairing for KTO). */

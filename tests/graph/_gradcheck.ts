@@ -21,17 +21,8 @@ export interface CheckInput {
   constant?: { dtype: "int64" | "bool" | "float64"; data: number[] };
 }
 
-/** A seeded uniform generator (mulberry32), so failures are reproducible. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded uniform generator, so failures are reproducible. */
+export { seededRandom as rng } from "../../data/shuffle.ts";
 
 const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
