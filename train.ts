@@ -403,4 +403,11 @@ export async function train(
   return { config, rows: log.rows, checkpoint, referenceComputed: reference?.computed ?? 0 };
 }
 
-if (import.meta.main) await train(Deno.args);
+if (import.meta.main) {
+  try {
+    await train(Deno.args);
+  } catch (error) {
+    console.error(`error: ${(error as Error).message}`);
+    Deno.exit(1);
+  }
+}

@@ -34,7 +34,11 @@ const unit = (v: number) => v >= 0 && v <= 1 ? null : "a number in [0, 1]";
 export const KEYS: Readonly<Record<string, KeySpec>> = {
   loss: { default: "dpo", type: "string", doc: "algorithm, e.g. dpo, ipo, simpo, kto" },
   model: { default: "model/tiny", type: "string", doc: "local folder or Hub id of the policy" },
-  ref_model: { default: null, type: "string", doc: "reference model (default: the policy)" },
+  ref_model: {
+    default: null,
+    type: "string",
+    doc: "reference model; null: a frozen copy of the policy",
+  },
   dataset: {
     default: "data/samples/ultrafeedback_sample.jsonl",
     type: "string",
