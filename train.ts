@@ -364,11 +364,14 @@ export async function train(
   await reference?.cache.save();
   await log.close();
 
-  const curves = panelsFromRows({ [algo.name]: log.rows.filter((r) => "loss" in r) }, [
-    "loss",
-    "rewards/accuracies",
-    "rewards/margins",
-  ]);
+  // Training and held-out curves side by side in each panel (eval rows without their prefix).
+  const evalRows = log.rows.filter((r) => "eval/loss" in r).map((r) =>
+    Object.fromEntries(Object.entries(r).map(([k, v]) => [k.replace(/^eval\//, ""), v]))
+  ) as MetricsRow[];
+  const curves = panelsFromRows(
+    { train: log.rows.filter((r) => "loss" in r), eval: evalRows },
+    ["loss", "rewards/accuracies", "rewards/margins"],
+  );
   await Deno.writeTextFile(
     join(outDir, "curves.svg"),
     renderSvg(curves, `${algo.name} on ${config.dataset}`),
