@@ -9,7 +9,8 @@
  *
  * @module
  */
-import { add, primitive, zerosLike } from "./ops.ts";
+import { add, zerosLike } from "./ops.ts";
+import { primitive } from "./primitives.ts";
 import { constant, type Tensor } from "./tensor.ts";
 
 /**

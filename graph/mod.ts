@@ -16,6 +16,7 @@
  */
 export * from "./tensor.ts";
 export * from "./ops.ts";
+export { apply, primitive, primitiveNames } from "./primitives.ts";
 export * from "./autodiff.ts";
 export * from "./onnx.ts";
 export * from "./session.ts";

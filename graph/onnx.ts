@@ -8,7 +8,7 @@
  * @module
  */
 import { ProtoWriter } from "./_protobuf.ts";
-import { primitive } from "./ops.ts";
+import { primitive } from "./primitives.ts";
 import { type AttrValue, type DType, type HostTensor, ONNX_DTYPE, type Tensor } from "./tensor.ts";
 
 /** ONNX opset this engine emits. */
