@@ -103,6 +103,12 @@ export async function train(
     algo,
     Object.fromEntries(Object.keys(algo.defaults).map((k) => [k, config[k]])),
   );
+  if (!configPath && !resumeDir && config.model !== "model/tiny") {
+    console.error(
+      "Warning: no --config, so configs/tiny.yaml's settings for the tiny model apply " +
+        "(learning_rate, max_steps, max_length...): pass --config configs/<loss>.yaml for a real model",
+    );
+  }
   const device = parseDevice(String(config.device));
   const outDir = String(config.output_dir);
   await Deno.mkdir(outDir, { recursive: true });
