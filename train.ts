@@ -44,8 +44,7 @@ import {
   type TrainConfig,
 } from "./trainer/config.ts";
 import { MetricsLog, type MetricsRow } from "./trainer/log.ts";
-import { panelsFromRows, renderSvg } from "./trainer/plot.ts";
-import { fingerprint, RefLogpCache } from "./trainer/ref_cache.ts";
+import { finishReport } from "./trainer/report.ts";
 import { learningRate } from "./trainer/schedule.ts";
 import { OnlineSource, promptData, promptOnlyRows } from "./trainer/online.ts";
 import type { JudgeSettings } from "./judges/mod.ts";
@@ -155,32 +154,14 @@ export async function train(
   const evalProgram = await Program.compile({ loss: graph.loss, ...graph.metrics }, { device });
 
   // Reference log-probs: a frozen copy of the initial policy (or ref_model), cached on disk.
-  let reference: Reference | null = null;
-  if (algo.needsReference) {
-    const refId = String(config.ref_model ?? config.model);
-    const ref = refId === modelId ? policy : await loadModel(refId);
-    const cacheKey = {
-      model: await fingerprint(ref.dir),
-      data: await Promise.all(data.files.map(fingerprint)),
-      settings: [
-        "dataset_split",
-        "dataset_config",
-        "format",
-        "max_samples",
-        "max_length",
-        "max_prompt_length",
-        "max_completion_length",
-        "truncation_mode",
-        "seed",
-        "eval_split",
-      ].map((k) => config[k]),
-      kl: graph.withKl,
-    };
-    const cache = config.precompute_ref_logps
-      ? await RefLogpCache.open(cacheKey)
-      : await RefLogpCache.open({ ...cacheKey, run: crypto.randomUUID() });
-    reference = await Reference.create(ref.config, ref.weights, { device, cache });
-  }
+  const reference = algo.needsReference
+    ? await Reference.forRun(config, {
+      policy,
+      dataFiles: data.files,
+      withKl: graph.withKl,
+      device,
+    })
+    : null;
 
   const online = algo.online
     ? await OnlineSource.create(policy.config, {
@@ -267,7 +248,7 @@ export async function train(
 
   let generator: Generator | null = null;
   const sample = async (at: number) => {
-    generator ??= await Generator.create(policy.config, { device });
+    generator ??= online?.generator ?? await Generator.create(policy.config, { device });
     const prompts = data.eval.slice(0, 3).map((e) => e.promptIds);
     const outs = await generator.generate(step.paramFeeds(), prompts, {
       max_new_tokens: 48,
@@ -370,45 +351,19 @@ export async function train(
   await reference?.cache.save();
   await log.close();
 
-  // Training and held-out curves side by side in each panel (eval rows without their prefix).
-  const evalRows = log.rows.filter((r) => "eval/loss" in r).map((r) =>
-    Object.fromEntries(Object.entries(r).map(([k, v]) => [k.replace(/^eval\//, ""), v]))
-  ) as MetricsRow[];
-  const curves = panelsFromRows(
-    { train: log.rows.filter((r) => "loss" in r), eval: evalRows },
-    ["loss", "rewards/accuracies", "rewards/margins"],
-  );
-  await Deno.writeTextFile(
-    join(outDir, "curves.svg"),
-    renderSvg(curves, `${algo.name} on ${config.dataset}`),
-  );
-  const last = log.rows.filter((r) => "loss" in r).at(-1);
-  const evalRow = log.rows.filter((r) => "eval/loss" in r).at(-1);
-  say(`\nDone: ${total} steps of ${algo.name} on ${policy.dir} (${step.fused.device})`);
-  if (last) {
-    say(
-      `  train loss ${last.loss.toFixed(4)}, accuracy ${last["rewards/accuracies"]?.toFixed(3)}`,
-    );
-  }
-  if (evalRow) {
-    say(
-      `  eval loss ${evalRow["eval/loss"].toFixed(4)}, accuracy ${
-        evalRow["eval/rewards/accuracies"]?.toFixed(3)
-      }`,
-    );
-  }
-  say(
-    `  checkpoint ${checkpoint}\n  curves ${join(outDir, "curves.svg")}\n  metrics ${
-      join(outDir, "metrics.jsonl")
-    }`,
-  );
+  const summary = await finishReport(outDir, log.rows, {
+    title: `${algo.name} on ${config.dataset}`,
+    headline: `${total} steps of ${algo.name} on ${policy.dir} (${step.fused.device})`,
+    checkpoint,
+  });
+  for (const line of summary) say(line);
   await Promise.all([
     step.release(),
     evalProgram.release(),
     reference?.program.release(),
     online?.release(),
   ]);
-  await (generator as Generator | null)?.release();
+  if (generator !== online?.generator) await (generator as Generator | null)?.release();
   return { config, rows: log.rows, checkpoint, referenceComputed: reference?.computed ?? 0 };
 }
 

@@ -73,8 +73,11 @@ Deno.test("train() computes reference log-probs once and reuses them from the ca
   assert.ok(first.referenceComputed > 0);
   const second = await run(args);
   assert.equal(second.referenceComputed, 0);
+  const files = () => [...Deno.readDirSync(join(cacheDir, "ref_logps"))].length;
+  const before = files();
   const uncached = await run([...args, "--precompute_ref_logps", "false"]);
   assert.ok(uncached.referenceComputed > 0);
+  assert.equal(files(), before, "an uncached run writes no cache file");
   for (const r of [first, second, uncached]) await Deno.remove(r.out, { recursive: true });
 });
 

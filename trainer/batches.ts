@@ -13,7 +13,9 @@ import type { ModelConfig } from "../model/config.ts";
 import { buildCausalLM } from "../model/decoder.ts";
 import { sequenceLogps } from "../model/logprobs.ts";
 import { FEEDS } from "./step_graph.ts";
-import type { RefLogpCache } from "./ref_cache.ts";
+import { fingerprint, RefLogpCache } from "./ref_cache.ts";
+import type { TrainConfig } from "./config.ts";
+import { type LoadedModel, loadModel } from "../model/load.ts";
 
 /** Settings that fix the batch order. */
 export interface OrderOptions {
@@ -134,6 +136,45 @@ export class Reference {
   computed = 0;
 
   private constructor(readonly program: Program, readonly cache: RefLogpCache) {}
+
+  /**
+   * The reference of a run: `ref_model`, or the policy's initial weights, with the cache keyed
+   * by the reference weights, the data files and every setting that changes tokenization (in
+   * memory only when `precompute_ref_logps` is off).
+   *
+   * @param config The resolved config.
+   * @param run The loaded policy, the data files, whether KL rows are included, the device.
+   * @returns The reference.
+   */
+  static async forRun(
+    config: TrainConfig,
+    run: { policy: LoadedModel; dataFiles: string[]; withKl: boolean; device: Device },
+  ): Promise<Reference> {
+    const refId = String(config.ref_model ?? config.model);
+    const ref = refId === String(config.model) ? run.policy : await loadModel(refId);
+    const settings = [
+      "dataset_split",
+      "dataset_config",
+      "format",
+      "max_samples",
+      "max_length",
+      "max_prompt_length",
+      "max_completion_length",
+      "truncation_mode",
+      "seed",
+      "eval_split",
+    ].map((k) => config[k]);
+    const key = {
+      model: await fingerprint(ref.dir),
+      data: await Promise.all(run.dataFiles.map(fingerprint)),
+      settings,
+      kl: run.withKl,
+    };
+    const cache = config.precompute_ref_logps
+      ? await RefLogpCache.open(key)
+      : RefLogpCache.memory();
+    return await Reference.create(ref.config, ref.weights, { device: run.device, cache });
+  }
 
   /**
    * Compiles the reference model with its weights as constants.

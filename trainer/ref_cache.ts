@@ -67,7 +67,7 @@ export class RefLogpCache {
   #values: Map<string, CachedValues>;
   #dirty = false;
 
-  private constructor(readonly path: string, values: Map<string, CachedValues>) {
+  private constructor(readonly path: string | null, values: Map<string, CachedValues>) {
     this.#values = values;
   }
 
@@ -91,6 +91,11 @@ export class RefLogpCache {
     return new RefLogpCache(path, values);
   }
 
+  /** A cache in memory only (reference log-probs recomputed by every run). */
+  static memory(): RefLogpCache {
+    return new RefLogpCache(null, new Map());
+  }
+
   /** Number of cached examples. */
   get size(): number {
     return this.#values.size;
@@ -110,9 +115,9 @@ export class RefLogpCache {
     this.#dirty = true;
   }
 
-  /** Writes the cache (atomically) if anything was added. */
+  /** Writes the cache (atomically) if anything was added and it lives on disk. */
   async save(): Promise<void> {
-    if (!this.#dirty) return;
+    if (!this.#dirty || this.path === null) return;
     await Deno.mkdir(cacheDir(), { recursive: true });
     const tmp = `${this.path}.${Deno.pid}.tmp`;
     await Deno.writeTextFile(tmp, JSON.stringify(Object.fromEntries(this.#values)));
