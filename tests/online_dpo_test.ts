@@ -58,3 +58,27 @@ export function judge(_p: string, a: string, b: string) {
   assert.equal(allTies.rows.length, 0, "no step trains without a decided pair");
   for (const d of [dir, out, allTies.out]) await Deno.remove(d, { recursive: true });
 });
+
+Deno.test("online_dpo reads a prompt-only dataset through the chat template", async () => {
+  const dir = await Deno.makeTempDir();
+  const rows = ["What is 2 + 2?", "Name the color of grass.", "Say hello.", "What is 3 + 5?"];
+  await Deno.writeTextFile(
+    `${dir}/prompts.jsonl`,
+    rows.map((prompt) => JSON.stringify({ prompt })).join("\n") + "\n",
+  );
+  const { rows: logged, out } = await run([
+    "--dataset",
+    `${dir}/prompts.jsonl`,
+    "--max_steps",
+    "2",
+    "--batch_size",
+    "4",
+  ]);
+  assert.ok(logged.length > 0, "at least one step had a decided pair");
+  const samples = (await Deno.readTextFile(`${out}/samples.jsonl`)).trim().split("\n")
+    .map((line) => JSON.parse(line));
+  assert.equal(samples.length, 8); // 2 steps × 4 prompts
+  assert.ok(samples.every((s) => s.prompt.startsWith("<|im_start|>user\n")));
+  assert.ok(rows.some((r) => samples[0].prompt.includes(r)));
+  for (const d of [dir, out]) await Deno.remove(d, { recursive: true });
+});
