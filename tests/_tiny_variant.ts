@@ -20,3 +20,18 @@ export async function tinyVariant(
   await Deno.writeTextFile(`${dir}/tokenizer_config.json`, JSON.stringify(config));
   return dir;
 }
+
+/** The edit that makes the tokenizer add BOS (<|endoftext|>, id 508) like Llama's post-processor. */
+export function addBos(tokenizer: Record<string, unknown>, config: Record<string, unknown>): void {
+  config.bos_token = "<|endoftext|>";
+  tokenizer.post_processor = {
+    type: "TemplateProcessing",
+    single: [{ SpecialToken: { id: "<|endoftext|>", type_id: 0 } }, {
+      Sequence: { id: "A", type_id: 0 },
+    }],
+    pair: [{ Sequence: { id: "A", type_id: 0 } }, { Sequence: { id: "B", type_id: 1 } }],
+    special_tokens: {
+      "<|endoftext|>": { id: "<|endoftext|>", ids: [508], tokens: ["<|endoftext|>"] },
+    },
+  };
+}

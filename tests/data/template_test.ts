@@ -3,7 +3,7 @@ import { collate } from "../../data/batch.ts";
 import { SkipRow } from "../../data/skips.ts";
 import { encodeCompletion, encodePrompt, tokenizeExample } from "../../data/template.ts";
 import { loadTokenizer } from "../../model/tokenizer.ts";
-import { TINY, tinyVariant } from "../_tiny_variant.ts";
+import { addBos, TINY, tinyVariant } from "../_tiny_variant.ts";
 
 const tok = await loadTokenizer(TINY);
 const EOS = tok.eosTokenId;
@@ -14,18 +14,8 @@ const assistant = (content: string) => ({ role: "assistant", content });
 /** A tiny-tokenizer variant whose post-processor adds BOS (<|endoftext|>) like Llama's. */
 const bosVariant = () =>
   tinyVariant((tokenizer, config) => {
-    config.bos_token = "<|endoftext|>";
+    addBos(tokenizer, config);
     config.chat_template = "{{ bos_token }}" + (config.chat_template as string);
-    tokenizer.post_processor = {
-      type: "TemplateProcessing",
-      single: [{ SpecialToken: { id: "<|endoftext|>", type_id: 0 } }, {
-        Sequence: { id: "A", type_id: 0 },
-      }],
-      pair: [{ Sequence: { id: "A", type_id: 0 } }, { Sequence: { id: "B", type_id: 1 } }],
-      special_tokens: {
-        "<|endoftext|>": { id: "<|endoftext|>", ids: [508], tokens: ["<|endoftext|>"] },
-      },
-    };
   });
 const BOS = 508;
 

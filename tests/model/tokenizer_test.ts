@@ -1,6 +1,6 @@
 import { deepStrictEqual, equal, match, ok, rejects } from "node:assert/strict";
 import { loadTokenizer, renderFallbackChat } from "../../model/tokenizer.ts";
-import { TINY, tinyVariant } from "../_tiny_variant.ts";
+import { addBos, TINY, tinyVariant } from "../_tiny_variant.ts";
 
 Deno.test("loadTokenizer() loads the tiny tokenizer with its special tokens", async () => {
   const tok = await loadTokenizer(TINY);
@@ -72,19 +72,7 @@ Deno.test("applyChatTemplate() falls back to HH-style transcripts without a chat
 });
 
 Deno.test("loadTokenizer() reports a BOS-adding post-processor", async () => {
-  const dir = await tinyVariant((tokenizer, config) => {
-    config.bos_token = "<|endoftext|>";
-    tokenizer.post_processor = {
-      type: "TemplateProcessing",
-      single: [{ SpecialToken: { id: "<|endoftext|>", type_id: 0 } }, {
-        Sequence: { id: "A", type_id: 0 },
-      }],
-      pair: [{ Sequence: { id: "A", type_id: 0 } }, { Sequence: { id: "B", type_id: 1 } }],
-      special_tokens: {
-        "<|endoftext|>": { id: "<|endoftext|>", ids: [508], tokens: ["<|endoftext|>"] },
-      },
-    };
-  });
+  const dir = await tinyVariant(addBos);
   const tok = await loadTokenizer(dir);
   equal(tok.bosTokenId, 508);
   equal(tok.addsBos, true);
