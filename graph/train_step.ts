@@ -80,6 +80,8 @@ export class TrainStep {
     readonly options: TrainStepOptions,
     readonly fused: Program,
     readonly slots: string[],
+    /** The backward graph, built once and shared by the fused and accumulation graphs. */
+    private readonly grads: Tensor[],
   ) {}
 
   /**
@@ -107,14 +109,15 @@ export class TrainStep {
     for (const [name, m] of Object.entries(options.metrics ?? {})) {
       if (m.rank !== 0) throw new Error(`Metric "${name}" must be a scalar, got ${m}`);
     }
-    const outputs = applyGraph(options, config, grad(options.loss, options.params));
+    const grads = grad(options.loss, options.params);
+    const outputs = applyGraph(options, config, grads);
     outputs.loss = options.loss;
     Object.assign(outputs, options.metrics ?? {});
     const fused = await Program.compile(outputs, {
       device: options.device,
       keepOnDevice: stateOutputs(options.params, stateSlots(config)),
     });
-    return new TrainStep(options, fused, stateSlots(config));
+    return new TrainStep(options, fused, stateSlots(config), grads);
   }
 
   /** Names of the inputs a micro-batch must feed: the loss's inputs other than parameters. */
@@ -296,7 +299,7 @@ export class TrainStep {
     this.#split ??= (async () => {
       const { options } = this;
       const config = options.optimizer ?? { name: "adamw" };
-      const grads = grad(options.loss, options.params);
+      const grads = this.grads;
       const accumulated: Record<string, Tensor> = { loss: options.loss, ...options.metrics };
       const accNames: string[] = [];
       options.params.forEach((p, i) => {
