@@ -59,7 +59,7 @@ export function collate(
     : (examples as UnpairedExample[]).map((e) => [e.promptIds, e.completionIds] as const);
   const n = sequences.length;
   const multiple = options.padToMultipleOf ?? 1;
-  const longest = Math.max(...sequences.map(([p, c]) => p.length + c.length));
+  const longest = sequences.reduce((l, [p, c]) => Math.max(l, p.length + c.length), 0);
   const t = Math.ceil(longest / multiple) * multiple;
   const int64 = options.idsDtype === "int64";
   const inputIds = int64 ? new BigInt64Array(n * t) : new Int32Array(n * t);
@@ -155,7 +155,8 @@ export function batchIndices(lengths: number[], options: BatchOptions = {}): num
     const mega = size * 50;
     const sorted: number[] = [];
     for (let i = 0; i < order.length; i += mega) {
-      sorted.push(...order.slice(i, i + mega).sort((a, b) => lengths[b] - lengths[a] || a - b));
+      const group = order.slice(i, i + mega).sort((a, b) => lengths[b] - lengths[a] || a - b);
+      for (const index of group) sorted.push(index);
     }
     order = sorted;
   }

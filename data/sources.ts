@@ -58,7 +58,7 @@ export async function readRows(source: string, options: ReadOptions = {}): Promi
   const rows: Row[] = [];
   for (const file of files) {
     if (rows.length >= limit) break;
-    rows.push(...await readFile(file, limit - rows.length));
+    for (const row of await readFile(file, limit - rows.length)) rows.push(row);
   }
   const columns = new Set<string>();
   for (const row of rows) for (const key of Object.keys(row)) columns.add(key);

@@ -83,7 +83,7 @@ export function truncateExample<E extends TokenizedExample>(
   const maxCompletion = options.max_completion_length;
   if (maxCompletion !== undefined) completions = completions.map((c) => c.slice(0, maxCompletion));
 
-  const longest = Math.max(...completions.map((c) => c.length));
+  const longest = completions.reduce((l, c) => Math.max(l, c.length), 0);
   if (prompt.length + longest > maxLength) {
     if (mode === "keep_end") {
       prompt = keepLast(prompt, Math.max(1, maxLength - longest), bos);

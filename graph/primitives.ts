@@ -66,7 +66,7 @@ function fail(op: string, x: readonly Tensor[], why: string): never {
 }
 
 export function broadcastShapes(op: string, x: readonly Tensor[]): Shape {
-  const rank = Math.max(...x.map((t) => t.rank));
+  const rank = x.reduce((r, t) => Math.max(r, t.rank), 0);
   const out: Dim[] = [];
   for (let i = 0; i < rank; i++) {
     let dim: Dim = 1;

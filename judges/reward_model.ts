@@ -59,7 +59,7 @@ export class RewardModel {
    */
   async score(sequences: number[][]): Promise<number[]> {
     const N = sequences.length;
-    const T = Math.max(...sequences.map((s) => s.length));
+    const T = sequences.reduce((t, s) => Math.max(t, s.length), 0);
     const D = this.program.inputs.find((s) => s.name === "last_index")!.shape[2] as number;
     const ids = new BigInt64Array(N * T);
     const mask = new Float32Array(N * T);

@@ -199,7 +199,7 @@ export class Generator {
     const maxNew = options.max_new_tokens ?? 64;
     const rand = random(options.seed ?? 0);
     const N = prompts.length;
-    const width = Math.max(...prompts.map((p) => p.length));
+    const width = prompts.reduce((w, p) => Math.max(w, p.length), 0);
     // Left padding, so every row's next token goes at the same position.
     const rows = prompts.map((p) => [...Array(width - p.length).fill(pad), ...p]);
     const mask = prompts.map((p) => [...Array(width - p.length).fill(0), ...p.map(() => 1)]);

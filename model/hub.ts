@@ -146,7 +146,7 @@ async function walk(root: string, prefix: string): Promise<string[]> {
   const out: string[] = [];
   for await (const entry of Deno.readDir(`${root}/${prefix}`)) {
     const path = prefix ? `${prefix}/${entry.name}` : entry.name;
-    if (entry.isDirectory) out.push(...await walk(root, path));
+    if (entry.isDirectory) { for (const file of await walk(root, path)) out.push(file); }
     else out.push(path);
   }
   return out.sort();

@@ -163,7 +163,10 @@ function wrap(hf: HfTokenizer, dir: string): Tokenizer {
   const bos = hf.bos_token_id ?? null;
   const vocab = hf.get_vocab();
   const ids = vocab instanceof Map ? [...vocab.values()] : Object.values(vocab);
-  const vocabSize = Math.max(...ids, ...hf.all_special_ids) + 1;
+  // A loop, not Math.max(...ids): 150k arguments overflow V8's call stack (Qwen's vocabulary).
+  let highest = -1;
+  for (const id of [...ids, ...hf.all_special_ids]) if (id > highest) highest = id;
+  const vocabSize = highest + 1;
   const hasChatTemplate = Boolean(hf.chat_template);
   const probe = hf.encode("a", { add_special_tokens: true });
   const addsBos = bos !== null && probe[0] === bos;

@@ -78,7 +78,7 @@ for (const file of ["ultrafeedback_sample.jsonl", "hh_sample.jsonl", "unpaired_s
 console.log(`${sequences.length} sequences, ${sequences.flat().length} tokens`);
 
 function batch(rows: number[][]) {
-  const T = Math.max(...rows.map((r) => r.length));
+  const T = rows.reduce((t, r) => Math.max(t, r.length), 0);
   const ids = new BigInt64Array(rows.length * T).fill(BigInt(tokenizer.padTokenId));
   const mask = new Float32Array(rows.length * T);
   rows.forEach((r, n) => {

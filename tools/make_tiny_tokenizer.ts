@@ -64,7 +64,7 @@ async function corpus(): Promise<string[]> {
       for (const key of ["chosen", "rejected", "prompt", "completion"]) {
         const value = row[key];
         if (typeof value === "string") texts.push(value);
-        else if (Array.isArray(value)) texts.push(...chat(value));
+        else if (Array.isArray(value)) { for (const text of chat(value)) texts.push(text); }
       }
     }
   }

@@ -83,7 +83,7 @@ export async function findCheckpoint(path: string): Promise<string> {
     if (steps.length === 0) {
       throw new Error(`Cannot resume from ${path}: no checkpoint-N folder in it`);
     }
-    return join(path, `checkpoint-${Math.max(...steps)}`);
+    return join(path, `checkpoint-${steps.reduce((a, b) => Math.max(a, b))}`);
   }
 }
 

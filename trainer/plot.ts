@@ -82,7 +82,10 @@ function panel(p: Panel, color: (name: string) => string): string {
 }
 
 function extent(values: number[]): [number, number] {
-  return [Math.min(...values), Math.max(...values)];
+  return [
+    values.reduce((lo, v) => Math.min(lo, v), Infinity),
+    values.reduce((hi, v) => Math.max(hi, v), -Infinity),
+  ];
 }
 
 function fmt(v: number): string {

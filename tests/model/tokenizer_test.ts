@@ -94,3 +94,18 @@ Deno.test("loadTokenizer() names the id and cache path for an uncached Hub id of
   await rejects(() => loadTokenizer("./no/such/folder"), /Tokenizer folder not found/);
   await Deno.remove(cacheDir, { recursive: true });
 });
+
+Deno.test("loadTokenizer() loads a 151k-entry vocabulary (Qwen's size) without a stack overflow", async () => {
+  const size = 151_669;
+  const dir = await tinyVariant((tokenizer) => {
+    const model = tokenizer.model as { vocab: Record<string, number> };
+    const added = tokenizer.added_tokens as { id: number }[];
+    // Unreachable filler entries (no merge produces them) after the 4 special tokens' ids.
+    for (let id = 512; id < size; id++) model.vocab[`<filler_${id}>`] = id;
+    equal(added.at(-1)!.id, 511);
+  });
+  const tok = await loadTokenizer(dir);
+  equal(tok.vocabSize, size);
+  equal(tok.decode(tok.encode("What is 2 + 2?")), "What is 2 + 2?");
+  await Deno.remove(dir, { recursive: true });
+});
