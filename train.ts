@@ -116,6 +116,7 @@ export async function train(
   // Model and data.
   const modelId = String(config.model);
   const [tokenizer, policy] = await Promise.all([loadTokenizer(modelId), loadModel(modelId)]);
+  say(`Tokenizer: vocab ${tokenizer.vocabSize}, chat template: ${tokenizer.chatTemplateSource}`);
   const kind = algo.data === "both" ? "unpaired" : algo.data;
   // Online losses only need prompts: a prompt-only dataset is read as such.
   const prompts = algo.online

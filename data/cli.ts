@@ -154,9 +154,7 @@ export async function dataReport(args: string[]): Promise<string> {
       special(tokenizer.bosTokenId)
     }, ` +
       `EOS ${special(tokenizer.eosTokenId)}, pad ${special(tokenizer.padTokenId)}, ` +
-      `chat template ${
-        tokenizer.hasChatTemplate ? "yes" : 'no (fallback "User: ...\\n\\nAssistant:")'
-      }`,
+      `chat template: ${tokenizer.chatTemplateSource}`,
   );
   out.push(
     `Truncation: max_length ${config.max_length}, max_prompt_length ${

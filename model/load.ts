@@ -18,7 +18,9 @@ function wanted(path: string): boolean {
   return /^(config|generation_config|tokenizer|tokenizer_config|special_tokens_map|added_tokens)\.json$/
     .test(path) ||
     /^[^/]*\.safetensors(\.index\.json)?$/.test(path) ||
-    ["chat_template.jinja", "vocab.json", "merges.txt", "tokenizer.model"].includes(path);
+    ["chat_template.jinja", "chat_template.json", "vocab.json", "merges.txt", "tokenizer.model"]
+      .includes(path) ||
+    /^additional_chat_templates\/[^/]+\.jinja$/.test(path);
 }
 
 async function isDirectory(path: string): Promise<boolean> {

@@ -24,5 +24,6 @@ export * from "./decoder.ts";
 export * from "./logprobs.ts";
 export * from "./save.ts";
 export * from "./generate.ts";
+export * from "./chat_template.ts";
 export * from "./load.ts";
 export * from "./hub.ts";

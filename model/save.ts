@@ -8,6 +8,7 @@
  */
 import type { HostTensor } from "../graph/mod.ts";
 import { f32ToBf16, f32ToF16 } from "./_dtype.ts";
+import { CHAT_TEMPLATE_DIR } from "./chat_template.ts";
 import type { ModelConfig, ModelType } from "./config.ts";
 import { serializeSafetensors } from "./safetensors.ts";
 import { toFloat32, weightShapes } from "./weights.ts";
@@ -25,6 +26,7 @@ const TOKENIZER_FILES = [
   "tokenizer_config.json",
   "special_tokens_map.json",
   "chat_template.jinja",
+  "chat_template.json",
   "added_tokens.json",
   "vocab.json",
   "merges.txt",
@@ -129,27 +131,44 @@ export async function saveModel(
         JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2) + "\n",
       );
     }
+    // transformers 5 reads and writes the stored dtype as `dtype` (`torch_dtype` is its old name
+    // and is never written back): one key, so the two can never disagree.
+    const { torch_dtype: _oldName, ...inherited } = config.raw;
     const raw = {
-      ...config.raw,
+      ...inherited,
       architectures: [CLASSES[config.model_type]],
       model_type: config.model_type,
       tie_word_embeddings: config.tie_word_embeddings,
-      torch_dtype: dtype,
+      dtype,
     };
     await Deno.writeTextFile(`${tmp}/config.json`, JSON.stringify(raw, null, 2) + "\n");
-    if (options.tokenizerDir) {
-      for (const file of TOKENIZER_FILES) {
-        try {
-          await Deno.copyFile(`${options.tokenizerDir}/${file}`, `${tmp}/${file}`);
-        } catch (e) {
-          if (!(e instanceof Deno.errors.NotFound)) throw e;
-        }
-      }
-    }
+    if (options.tokenizerDir) await copyTokenizerFiles(options.tokenizerDir, tmp);
     await replaceDir(tmp, dir);
   } catch (e) {
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
     throw e;
+  }
+}
+
+/** Copies the tokenizer files and named chat templates (`additional_chat_templates/`) present. */
+async function copyTokenizerFiles(from: string, to: string): Promise<void> {
+  const files = [...TOKENIZER_FILES];
+  try {
+    for await (const entry of Deno.readDir(`${from}/${CHAT_TEMPLATE_DIR}`)) {
+      if (entry.isFile && entry.name.endsWith(".jinja")) {
+        files.push(`${CHAT_TEMPLATE_DIR}/${entry.name}`);
+      }
+    }
+    await Deno.mkdir(`${to}/${CHAT_TEMPLATE_DIR}`);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  for (const file of files) {
+    try {
+      await Deno.copyFile(`${from}/${file}`, `${to}/${file}`);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
   }
 }
 

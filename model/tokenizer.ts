@@ -2,6 +2,10 @@
  * Tokenizer loading: a Hugging Face tokenizer (`tokenizer.json` + `tokenizer_config.json`) from a
  * local folder or a Hub id, behind a small interface the data pipeline and generation use.
  *
+ * The chat template is found by `model/chat_template.ts` (chat_template.jinja, named templates,
+ * tokenizer_config.json, chat_template.json, with transformers' precedence) and rendered by
+ * transformers.js; `chatTemplateSource` says which file was used, or why the fallback is.
+ *
  * Built on `@huggingface/transformers` (`AutoTokenizer`, which runs `@huggingface/tokenizers` and
  * renders chat templates with `@huggingface/jinja`), as the user asked; it picks the right
  * tokenizer class from `tokenizer_config.json` and matches Python's `transformers` output. Files
@@ -12,6 +16,7 @@
  */
 
 import { AutoTokenizer, env as transformersEnv } from "@huggingface/transformers";
+import { findChatTemplate } from "./chat_template.ts";
 import { hubDownloadMatching, type HubOptions, isHubId } from "./hub.ts";
 
 /** One chat message, as in the `messages` of a chat template. */
@@ -28,8 +33,10 @@ export interface Tokenizer {
   decode(ids: number[], options?: { skipSpecialTokens?: boolean }): string;
   /** Text of the conversation rendered by the chat template (or the documented fallback when the tokenizer has none). */
   applyChatTemplate(messages: ChatMessage[], options?: { addGenerationPrompt?: boolean }): string;
-  /** Whether `tokenizer_config.json` has a chat template (else `applyChatTemplate` uses {@link renderFallbackChat}). */
+  /** Whether the folder has a chat template (else `applyChatTemplate` uses {@link renderFallbackChat}). */
   readonly hasChatTemplate: boolean;
+  /** Which file the chat template came from (`chat_template.jinja`...), or `none: <why>; <fallback>`. */
+  readonly chatTemplateSource: string;
   readonly bosTokenId: number | null;
   readonly eosTokenId: number;
   readonly padTokenId: number;
@@ -79,9 +86,8 @@ interface HfTokenizer {
   decode(ids: number[], options: { skip_special_tokens: boolean }): string;
   apply_chat_template(
     messages: ChatMessage[],
-    options: { tokenize: false; add_generation_prompt: boolean },
+    options: { tokenize: false; add_generation_prompt: boolean; chat_template: string },
   ): string;
-  chat_template: unknown;
   bos_token_id: number | null | undefined;
   eos_token_id: number | null | undefined;
   pad_token_id: number | null | undefined;
@@ -91,7 +97,16 @@ interface HfTokenizer {
 }
 
 /** Files the loader fetches for a Hub id. */
-const TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"];
+function isTokenizerFile(path: string): boolean {
+  return [
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "chat_template.jinja",
+    "chat_template.json",
+    "generation_config.json",
+  ].includes(path) || /^additional_chat_templates\/[^/]+\.jinja$/.test(path);
+}
 
 async function isDirectory(path: string): Promise<boolean> {
   try {
@@ -128,7 +143,7 @@ export async function loadTokenizer(
     }
     const { snapshot } = await hubDownloadMatching(
       pathOrId,
-      (file) => TOKENIZER_FILES.includes(file),
+      isTokenizerFile,
       { ...options, repoType: "model" },
     );
     if (!snapshot.files.includes("tokenizer.json")) {
@@ -151,10 +166,14 @@ export async function loadTokenizer(
   const hf = await AutoTokenizer.from_pretrained(absolute, {
     local_files_only: true,
   }) as unknown as HfTokenizer;
-  return wrap(hf, absolute);
+  return wrap(hf, absolute, await findChatTemplate(absolute));
 }
 
-function wrap(hf: HfTokenizer, dir: string): Tokenizer {
+function wrap(
+  hf: HfTokenizer,
+  dir: string,
+  chat: { template: string | null; source: string },
+): Tokenizer {
   const eos = hf.eos_token_id;
   if (eos === null || eos === undefined) {
     throw new Error(`Tokenizer has no EOS token: set "eos_token" in ${dir}/tokenizer_config.json`);
@@ -167,7 +186,7 @@ function wrap(hf: HfTokenizer, dir: string): Tokenizer {
   let highest = -1;
   for (const id of [...ids, ...hf.all_special_ids]) if (id > highest) highest = id;
   const vocabSize = highest + 1;
-  const hasChatTemplate = Boolean(hf.chat_template);
+  const template = chat.template;
   const probe = hf.encode("a", { add_special_tokens: true });
   const addsBos = bos !== null && probe[0] === bos;
   return {
@@ -178,13 +197,15 @@ function wrap(hf: HfTokenizer, dir: string): Tokenizer {
         ? ""
         : hf.decode(tokenIds, { skip_special_tokens: options.skipSpecialTokens ?? false }),
     applyChatTemplate: (messages, options = {}) =>
-      hasChatTemplate
-        ? hf.apply_chat_template(messages, {
-          tokenize: false,
-          add_generation_prompt: options.addGenerationPrompt ?? false,
-        })
-        : renderFallbackChat(messages, options),
-    hasChatTemplate,
+      template === null ? renderFallbackChat(messages, options) : hf.apply_chat_template(messages, {
+        tokenize: false,
+        add_generation_prompt: options.addGenerationPrompt ?? false,
+        chat_template: template,
+      }),
+    hasChatTemplate: template !== null,
+    chatTemplateSource: template === null
+      ? `${chat.source}; using the base-model fallback "User: ...\\n\\nAssistant:"`
+      : chat.source,
     bosTokenId: bos,
     eosTokenId: eos,
     padTokenId: pad,

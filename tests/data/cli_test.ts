@@ -66,3 +66,16 @@ Deno.test("dataReport() rejects bad arguments", async () => {
   await rejects(() => dataReport(["--dataset", "x.jsonl", "--limit", "0"]), /Invalid --limit 0/);
   await rejects(() => dataReport(["--dataset", "x.jsonl", "--bogus"]), /bogus/);
 });
+
+Deno.test("dataReport() names the chat template file of a transformers 5 folder", async () => {
+  const report = await dataReport([
+    "--dataset",
+    "data/samples/ultrafeedback_sample.jsonl",
+    "--model",
+    "tests/fixtures/hf_saved/olmo2_jinja",
+    "--limit",
+    "1",
+  ]);
+  match(report, /chat template: chat_template\.jinja\n/);
+  match(report, /templated prompt: "<\|im_start\|>USER: /);
+});

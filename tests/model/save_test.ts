@@ -28,7 +28,8 @@ Deno.test("saveModel() round-trips weights and log-probs exactly", async () => {
   deepStrictEqual(await listing(`${tmp}/ckpt`), ["config.json", "model.safetensors"]);
   const saved = JSON.parse(await Deno.readTextFile(`${tmp}/ckpt/config.json`));
   deepStrictEqual(saved.architectures, ["LlamaForCausalLM"]);
-  equal(saved.torch_dtype, "float32");
+  equal(saved.dtype, "float32");
+  equal("torch_dtype" in saved, false);
   const back = await loadWeights(`${tmp}/ckpt`, await loadConfig(`${tmp}/ckpt`));
   deepStrictEqual(back, weights);
   const before = await scoreExamples({ config, weights }, EXAMPLES, { padTokenId: 0 });
@@ -45,7 +46,9 @@ Deno.test("saveModel() writes bfloat16 as PyTorch rounds it", async () => {
   });
   const torchRounded = await loadWeights(`${DIR}_bf16`, config);
   deepStrictEqual(await loadWeights(`${tmp}/bf16`, config), torchRounded);
-  equal(JSON.parse(await Deno.readTextFile(`${tmp}/bf16/config.json`)).torch_dtype, "bfloat16");
+  const saved = JSON.parse(await Deno.readTextFile(`${tmp}/bf16/config.json`));
+  equal(saved.dtype, "bfloat16");
+  equal("torch_dtype" in saved, false);
   await Deno.remove(tmp, { recursive: true });
 });
 
@@ -75,5 +78,31 @@ Deno.test("saveModel() copies the tokenizer files", async () => {
   for (const f of ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]) {
     ok(files.includes(f), `${f} missing: ${files}`);
   }
+  await Deno.remove(tmp, { recursive: true });
+});
+
+Deno.test("saveModel() writes one dtype key even when the source config has both, disagreeing", async () => {
+  const config = await loadConfig(DIR);
+  const weights = await loadWeights(DIR, config);
+  const tmp = await Deno.makeTempDir();
+  const raw = { ...config.raw, torch_dtype: "bfloat16", dtype: "bfloat16" };
+  await saveModel(`${tmp}/ckpt`, { config: { ...config, raw }, weights });
+  const saved = JSON.parse(await Deno.readTextFile(`${tmp}/ckpt/config.json`));
+  equal(saved.dtype, "float32");
+  equal("torch_dtype" in saved, false);
+  await Deno.remove(tmp, { recursive: true });
+});
+
+Deno.test("saveModel() copies chat_template.jinja and named templates", async () => {
+  const config = await loadConfig("model/tiny");
+  const weights = await loadWeights("model/tiny", config);
+  const tmp = await Deno.makeTempDir();
+  const source = `${tmp}/source`;
+  await Deno.mkdir(`${source}/additional_chat_templates`, { recursive: true });
+  await Deno.writeTextFile(`${source}/chat_template.jinja`, "{{ messages[0].content }}");
+  await Deno.writeTextFile(`${source}/additional_chat_templates/tool_use.jinja`, "tools");
+  await saveModel(`${tmp}/ckpt`, { config, weights }, { tokenizerDir: source });
+  equal(await Deno.readTextFile(`${tmp}/ckpt/chat_template.jinja`), "{{ messages[0].content }}");
+  equal(await Deno.readTextFile(`${tmp}/ckpt/additional_chat_templates/tool_use.jinja`), "tools");
   await Deno.remove(tmp, { recursive: true });
 });
