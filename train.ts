@@ -173,7 +173,7 @@ export async function train(
         top_p: hp.top_p as number,
         max_new_tokens: hp.max_new_tokens as number,
       },
-      judge: hp as unknown as JudgeSettings,
+      judge: hp as unknown as JudgeSettings & { judge_concurrency: number },
     })
     : null;
 

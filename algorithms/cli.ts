@@ -6,6 +6,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { resolveConfig } from "../trainer/config.ts";
 import { algorithm, ALGORITHMS, evaluateLoss, type LossData } from "./mod.ts";
 
 const USAGE = `Usage: deno task loss --loss NAME [--HYPERPARAMETER VALUE ...] --input FILE.json
@@ -47,10 +48,37 @@ export async function main(args: string[]): Promise<string> {
     );
   }
   if (typeof values.input !== "string") throw new Error("Missing --input: a JSON file of inputs");
-  const { loss: _loss, input: file, ...hyperparameters } = values;
-  const data = JSON.parse(await Deno.readTextFile(file)) as LossData;
-  const result = await evaluateLoss(chosen.name, data, { hyperparameters });
+  const { loss: _loss, input: file, ...flags } = values;
+  // The same rules as `deno task train`: types and ranges (beta > 0, ...) come from one table.
+  const resolved = resolveConfig({
+    algorithm: chosen.defaults,
+    cli: flags as Record<string, string>,
+  });
+  const hyperparameters = Object.fromEntries(names.map((name) => [name, resolved[name]]));
+  const data = await readInput(file);
+  const result = await evaluateLoss(chosen.name, data, { hyperparameters }).catch((error) => {
+    throw new Error(`${(error as Error).message} (--input ${file})`);
+  });
   return JSON.stringify(result, null, 2);
+}
+
+async function readInput(file: string): Promise<LossData> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch (error) {
+    throw new Error(`Cannot read --input ${file}: ${(error as Error).message}`);
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (error) {
+    throw new Error(`Invalid JSON in --input ${file}: ${(error as Error).message}`);
+  }
+  if (data === null || typeof data !== "object" || Array.isArray(data)) {
+    throw new Error(`--input ${file} must hold a JSON object of input arrays`);
+  }
+  return data as LossData;
 }
 
 if (import.meta.main) {

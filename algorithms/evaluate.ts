@@ -42,6 +42,20 @@ export interface LossResult {
   grad: Record<string, number[]>;
 }
 
+/** What an input must hold beyond being finite, where it must hold more. */
+const RULES: Partial<Record<InputName, string>> = {
+  chosenLengths: "a token count > 0",
+  rejectedLengths: "a token count > 0",
+  lengths: "a token count > 0",
+  labels: "0 (undesirable) or 1 (desirable)",
+};
+
+function valid(name: InputName, v: number): boolean {
+  if (!Number.isFinite(v)) return false;
+  if (name === "labels") return v === 0 || v === 1;
+  return RULES[name] === undefined || v > 0;
+}
+
 /** `policyChosenLogps` → `policy_chosen_logps`. */
 export const snakeCase = (name: string): string =>
   name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
@@ -85,6 +99,12 @@ export async function evaluate(
       !Array.isArray(values) || values.length === 0 || values.some((v) => typeof v !== "number")
     ) {
       throw new Error(`Input "${key}" must be a non-empty array of numbers`);
+    }
+    const bad = values.findIndex((v) => !valid(name, v));
+    if (bad >= 0) {
+      throw new Error(
+        `Input "${key}"[${bad}] is ${values[bad]}: expected ${RULES[name] ?? "a finite number"}`,
+      );
     }
     rows ??= values.length;
     if (values.length !== rows) {

@@ -20,7 +20,9 @@
  * the judge: `judge` (a TypeScript module path exporting `judge(prompt, a, b)`, `http` for an
  * OpenAI-compatible endpoint at `judge_url` with model `judge_model` and the key in the variable
  * `judge_api_key_env`, or `reward_model` for the sequence-classification checkpoint at
- * `reward_model`). The built-in `judges/shorter.ts` prefers the shorter answer.
+ * `reward_model`), with `judge_timeout` seconds per verdict, `judge_max_retries` retries of an HTTP
+ * request and `judge_concurrency` pairs judged at once. The built-in `judges/shorter.ts` prefers
+ * the shorter answer.
  *
  * Metrics: DPO/IPO's `rewards/*` and `logps/*` on the judged pairs, plus `judge/agreement`: the
  * fraction of pairs where the policy itself already prefers the judge's choice (higher mean token
@@ -54,6 +56,12 @@ export const defaults = {
   judge_api_key_env: "",
   /** Folder of the reward model (a *ForSequenceClassification checkpoint). @default "" */
   reward_model: "",
+  /** Seconds one verdict may take (an HTTP request, a judge module's call). @default 30 */
+  judge_timeout: 30,
+  /** Retries of a failed or timed-out HTTP judge request. @default 2 */
+  judge_max_retries: 2,
+  /** Pairs judged at the same time. @default 4 */
+  judge_concurrency: 4,
 };
 
 /**

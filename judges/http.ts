@@ -1,8 +1,10 @@
 /**
  * An LLM judge behind an OpenAI-compatible chat endpoint (`POST {url}/chat/completions`). The
  * model is asked to answer with one letter, A or B. Timeouts, network errors and 429/5xx answers
- * are retried a bounded number of times with exponential backoff; after that, or on an answer
- * that names neither letter, the call throws {@linkcode JudgeFailure} and the pair is skipped.
+ * are retried a bounded number of times (network errors and 429/5xx after an exponential backoff;
+ * a timeout right away, so a hung server costs at most `timeoutMs × (maxRetries + 1)` per pair);
+ * after that, or on an answer that names neither letter, the call throws
+ * {@linkcode JudgeFailure} and the pair is skipped.
  *
  * @module
  */
@@ -63,7 +65,9 @@ export function httpJudge(options: HttpJudgeOptions): Judge {
       });
       let last = new JudgeFailure("No attempt made", "error");
       for (let attempt = 0; attempt <= maxRetries; attempt++) {
-        if (attempt > 0) await new Promise((r) => setTimeout(r, backoffMs * 2 ** (attempt - 1)));
+        if (attempt > 0 && last.reason !== "timeout") {
+          await new Promise((r) => setTimeout(r, backoffMs * 2 ** (attempt - 1)));
+        }
         let response: Response;
         try {
           response = await fetch(endpoint, {
@@ -78,7 +82,9 @@ export function httpJudge(options: HttpJudgeOptions): Judge {
         } catch (error) {
           const timeout = (error as Error).name === "TimeoutError";
           last = new JudgeFailure(
-            `Judge request to ${endpoint} failed: ${(error as Error).message}`,
+            timeout
+              ? `Judge ${endpoint} did not answer within ${timeoutMs / 1000} s (judge_timeout)`
+              : `Judge request to ${endpoint} failed: ${(error as Error).message}`,
             timeout ? "timeout" : "network",
           );
           continue;
@@ -92,12 +98,21 @@ export function httpJudge(options: HttpJudgeOptions): Judge {
           if (response.status === 429 || response.status >= 500) continue;
           throw last;
         }
-        const reply = await response.json().catch(() => null);
-        const text = String(reply?.choices?.[0]?.message?.content ?? "").trim().toUpperCase();
+        const replyText = await response.text();
+        let content: unknown;
+        try {
+          content = JSON.parse(replyText)?.choices?.[0]?.message?.content;
+        } catch {
+          throw new JudgeFailure(
+            `Judge ${endpoint} replied with non-JSON: ${JSON.stringify(replyText.slice(0, 80))}`,
+            "unparseable",
+          );
+        }
+        const text = String(content ?? "").trim().toUpperCase();
         if (text.startsWith("A")) return "a";
         if (text.startsWith("B")) return "b";
         throw new JudgeFailure(
-          `Judge reply names neither A nor B: ${JSON.stringify(text)}`,
+          `Judge reply names neither A nor B: ${JSON.stringify(text.slice(0, 80))}`,
           "unparseable",
         );
       }

@@ -1,5 +1,6 @@
 /**
- * The judge contract: a verdict on two completions of one prompt.
+ * The judge contract: a verdict on two completions of one prompt, and the deadline every judge
+ * runs under.
  *
  * @module
  */
@@ -32,4 +33,52 @@ export class JudgeFailure extends Error {
     super(message);
     this.name = "JudgeFailure";
   }
+}
+
+/**
+ * `judge` with a deadline per verdict: a call that has not settled after `timeoutMs` fails with
+ * reason "timeout" (a module whose promise never settles would otherwise hang the run), and an
+ * exception is reported as a failure with reason "exception" and its message.
+ *
+ * @param judge The judge.
+ * @param timeoutMs The deadline in milliseconds.
+ * @returns The judge under a deadline.
+ * @example
+ * ```ts
+ * import { withDeadline } from "./judge.ts";
+ * const hung = withDeadline({ name: "hung", judge: () => new Promise(() => {}) }, 10);
+ * const error = await hung.judge("p", "a", "b").catch((e) => e);
+ * if (error.reason !== "timeout") throw new Error("unexpected");
+ * ```
+ */
+export function withDeadline(judge: Judge, timeoutMs: number): Judge {
+  return {
+    name: judge.name,
+    async judge(prompt, a, b) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new JudgeFailure(
+                `Judge ${judge.name} gave no verdict within ${timeoutMs / 1000} s (judge_timeout)`,
+                "timeout",
+              ),
+            ),
+          timeoutMs,
+        );
+      });
+      try {
+        return await Promise.race([judge.judge(prompt, a, b), deadline]);
+      } catch (error) {
+        if (error instanceof JudgeFailure) throw error;
+        throw new JudgeFailure(
+          `Judge ${judge.name} threw: ${(error as Error)?.message ?? String(error)}`,
+          "exception",
+        );
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+  };
 }

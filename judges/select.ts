@@ -1,11 +1,12 @@
 /**
  * The judge a config asks for: `judge` is a module path (a rule judge), `http`, or
- * `reward_model`, with the keys each needs.
+ * `reward_model`, with the keys each needs. Every judge runs under `judge_timeout` seconds per
+ * verdict (the HTTP judge per request, retried `judge_max_retries` times).
  *
  * @module
  */
 import { httpJudge } from "./http.ts";
-import type { Judge } from "./judge.ts";
+import { type Judge, withDeadline } from "./judge.ts";
 import { RewardModel, rewardModelJudge } from "./reward_model.ts";
 import { loadRuleJudge } from "./rule.ts";
 
@@ -21,6 +22,10 @@ export interface JudgeSettings {
   judge_api_key_env?: string;
   /** Reward model folder. */
   reward_model?: string;
+  /** Seconds a verdict (an HTTP request, a module's call) may take. */
+  judge_timeout: number;
+  /** Retries of a failed HTTP request. */
+  judge_max_retries: number;
 }
 
 /**
@@ -30,6 +35,7 @@ export interface JudgeSettings {
  * @returns The judge.
  */
 export async function createJudge(settings: JudgeSettings): Promise<Judge> {
+  const timeoutMs = settings.judge_timeout * 1000;
   if (settings.judge === "http") {
     if (!settings.judge_url || !settings.judge_model) {
       throw new Error("The http judge needs judge_url and judge_model");
@@ -38,13 +44,15 @@ export async function createJudge(settings: JudgeSettings): Promise<Judge> {
       url: settings.judge_url,
       model: settings.judge_model,
       apiKeyEnv: settings.judge_api_key_env || undefined,
+      timeoutMs,
+      maxRetries: settings.judge_max_retries,
     });
   }
   if (settings.judge === "reward_model") {
     if (!settings.reward_model) {
       throw new Error("The reward_model judge needs reward_model: a folder");
     }
-    return rewardModelJudge(await RewardModel.load(settings.reward_model));
+    return withDeadline(rewardModelJudge(await RewardModel.load(settings.reward_model)), timeoutMs);
   }
-  return await loadRuleJudge(settings.judge);
+  return withDeadline(await loadRuleJudge(settings.judge), timeoutMs);
 }

@@ -1,7 +1,9 @@
 /**
  * Online pairs (Online DPO, arXiv 2402.04792): for each prompt the current policy samples two
  * completions, a judge picks the better one, and the judged pairs become an ordinary paired batch.
- * Ties and judge failures are counted and skipped, never fatal to the run.
+ * Pairs are judged `judge_concurrency` at a time. Ties and judge failures are counted and skipped,
+ * never fatal to the run; the first failure of each kind is shown with its message, and a step
+ * where more than half of the pairs failed gets a warning.
  *
  * @module
  */
@@ -28,6 +30,12 @@ export interface SamplingSettings {
   max_new_tokens: number;
 }
 
+/** Judge failures of one kind: how many, and the first one's message. */
+export interface FailureKind {
+  count: number;
+  message: string;
+}
+
 /** What one round of generation and judging produced. */
 export interface JudgedPairs {
   /** Pairs with a winner, as tokenized examples. */
@@ -37,7 +45,7 @@ export interface JudgedPairs {
   /** Prompts whose two completions tied. */
   ties: number;
   /** Failed judgements by reason. */
-  failures: Record<string, number>;
+  failures: Record<string, FailureKind>;
   /** Mean completion length in tokens (over both samples of every prompt). */
   meanLength: number;
 }
@@ -58,6 +66,8 @@ export async function judgePairs(
     tokenizer: Tokenizer;
     sampling: SamplingSettings;
     seed: number;
+    /** Pairs judged at the same time. @default 1 */
+    concurrency?: number;
   },
 ): Promise<JudgedPairs> {
   const { generator, weights, judge, tokenizer, sampling, seed } = context;
@@ -72,25 +82,49 @@ export async function judgePairs(
   });
   const result: JudgedPairs = { examples: [], records: [], ties: 0, failures: {}, meanLength: 0 };
   result.meanLength = outs.reduce((n, o) => n + o.length, 0) / Math.max(1, outs.length);
-  for (const [i, promptIds] of prompts.entries()) {
-    const [a, b] = [outs[2 * i], outs[2 * i + 1]];
-    const prompt = tokenizer.decode(promptIds);
-    const [textA, textB] = [a, b].map((ids) => tokenizer.decode(ids, { skipSpecialTokens: true }));
-    let verdict: Verdict | "failed";
+  const texts = prompts.map((promptIds, i) => ({
+    prompt: tokenizer.decode(promptIds),
+    a: tokenizer.decode(outs[2 * i], { skipSpecialTokens: true }),
+    b: tokenizer.decode(outs[2 * i + 1], { skipSpecialTokens: true }),
+  }));
+  const verdicts = await mapConcurrently(texts, context.concurrency ?? 1, async (t) => {
     try {
-      verdict = await judge.judge(prompt, textA, textB);
+      return await judge.judge(t.prompt, t.a, t.b);
     } catch (error) {
-      const reason = error instanceof JudgeFailure ? error.reason : "error";
-      result.failures[reason] = (result.failures[reason] ?? 0) + 1;
-      verdict = "failed";
+      const reason = error instanceof JudgeFailure ? error.reason : "exception";
+      const kind = result.failures[reason] ??= { count: 0, message: (error as Error).message };
+      kind.count++;
+      return "failed" as const;
     }
-    result.records.push({ prompt, a: textA, b: textB, verdict });
+  });
+  for (const [i, promptIds] of prompts.entries()) {
+    const verdict = verdicts[i];
+    result.records.push({ ...texts[i], verdict });
     if (verdict === "tie") result.ties++;
     if (verdict !== "a" && verdict !== "b") continue;
+    const [a, b] = [outs[2 * i], outs[2 * i + 1]];
     const [chosenIds, rejectedIds] = verdict === "a" ? [a, b] : [b, a];
     result.examples.push({ kind: "paired", promptIds, chosenIds, rejectedIds, row: i });
   }
   return result;
+}
+
+/** `fn` over `items` with at most `limit` calls in flight; results in input order. */
+async function mapConcurrently<T, R>(
+  items: T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  return results;
 }
 
 /**
@@ -146,7 +180,10 @@ export function promptData(prompts: number[][]) {
 
 /** The online pair source of a run: generator, judge, and the counts since the last log. */
 export class OnlineSource {
-  #counts = { prompts: 0, pairs: 0, ties: 0, failures: 0, tokens: 0, completions: 0 };
+  #counts = { prompts: 0, pairs: 0, ties: 0, tokens: 0, completions: 0 };
+  #failures: Record<string, number> = {};
+  #step = { prompts: 0, failures: {} as Record<string, FailureKind> };
+  #shown = new Set<string>();
   #records: (JudgedPairs["records"][number] & { step: number })[] = [];
 
   private constructor(
@@ -154,13 +191,14 @@ export class OnlineSource {
     readonly judge: Judge,
     readonly tokenizer: Tokenizer,
     readonly sampling: SamplingSettings,
+    readonly concurrency: number,
   ) {}
 
   /**
    * Compiles the generator and loads the judge.
    *
    * @param config The policy's architecture.
-   * @param options Tokenizer, sampling and judge settings, device.
+   * @param options Tokenizer, sampling and judge settings (with `judge_concurrency`), device.
    * @returns The source.
    */
   static async create(
@@ -168,18 +206,24 @@ export class OnlineSource {
     options: {
       tokenizer: Tokenizer;
       sampling: SamplingSettings;
-      judge: JudgeSettings;
+      judge: JudgeSettings & { judge_concurrency: number };
       device: Device;
     },
   ): Promise<OnlineSource> {
     const generator = await Generator.create(config, { device: options.device });
     const judge = await createJudge(options.judge);
-    return new OnlineSource(generator, judge, options.tokenizer, options.sampling);
+    return new OnlineSource(
+      generator,
+      judge,
+      options.tokenizer,
+      options.sampling,
+      options.judge.judge_concurrency,
+    );
   }
 
   /**
    * A paired batch judged from two samples per prompt of `examples[indices]`, or null when the
-   * judge decided no pair (all ties or failures).
+   * judge decided no pair (all ties or failures). The first failure of each kind is printed.
    */
   async batch(
     examples: TokenizedExample[],
@@ -193,14 +237,27 @@ export class OnlineSource {
       sampling: this.sampling,
       weights: context.weights,
       seed: context.seed,
+      concurrency: this.concurrency,
     });
     const c = this.#counts;
     c.prompts += indices.length;
     c.pairs += judged.examples.length;
     c.ties += judged.ties;
-    c.failures += Object.values(judged.failures).reduce((a, b) => a + b, 0);
     c.tokens += judged.meanLength * 2 * indices.length;
     c.completions += 2 * indices.length;
+    this.#step.prompts += indices.length;
+    for (const [reason, kind] of Object.entries(judged.failures)) {
+      this.#failures[reason] = (this.#failures[reason] ?? 0) + kind.count;
+      const step = this.#step.failures[reason] ??= { count: 0, message: kind.message };
+      step.count += kind.count;
+      if (!this.#shown.has(reason)) {
+        this.#shown.add(reason);
+        console.error(
+          `Warning: judge failure (${reason}): ${kind.message} ` +
+            `(shown once per kind; all are counted in judge/failures)`,
+        );
+      }
+    }
     for (const r of judged.records) this.#records.push({ step: context.step, ...r });
     if (judged.examples.length === 0) return null;
     return collate(judged.examples, {
@@ -209,16 +266,36 @@ export class OnlineSource {
     });
   }
 
+  /**
+   * Ends a step's judging: a description of its failures when more than half of its pairs
+   * failed (e.g. `the judge failed on 4 of 4 pairs: http_500 ×4`), else null.
+   *
+   * @returns The warning text, or null.
+   */
+  endStep(): string | null {
+    const { prompts, failures } = this.#step;
+    this.#step = { prompts: 0, failures: {} };
+    const failed = Object.values(failures).reduce((n, k) => n + k.count, 0);
+    if (failed * 2 <= prompts) return null;
+    const kinds = Object.entries(failures).map(([reason, k]) => `${reason} ×${k.count}`);
+    return `the judge failed on ${failed} of ${prompts} pairs: ${kinds.join(", ")}`;
+  }
+
   /** Judge and length metrics since the last call (then reset). */
   takeMetrics(): Record<string, number> {
     const c = this.#counts;
-    const metrics = {
+    const failed = Object.values(this.#failures).reduce((a, b) => a + b, 0);
+    const metrics: Record<string, number> = {
       "judge/pairs": c.pairs,
       "judge/ties": c.ties / Math.max(1, c.prompts),
-      "judge/failures": c.failures,
+      "judge/failures": failed,
       "completions/mean_length": c.tokens / Math.max(1, c.completions),
     };
-    this.#counts = { prompts: 0, pairs: 0, ties: 0, failures: 0, tokens: 0, completions: 0 };
+    for (const [reason, n] of Object.entries(this.#failures)) {
+      metrics[`judge/failures/${reason}`] = n;
+    }
+    this.#counts = { prompts: 0, pairs: 0, ties: 0, tokens: 0, completions: 0 };
+    this.#failures = {};
     return metrics;
   }
 
