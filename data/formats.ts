@@ -285,8 +285,23 @@ function conversational(row: Row, index: number): ParsedExample {
         `"${key}" continues with a "${turns[0].role}" message, not "assistant"`,
       );
     }
+    endsWithAssistant(turns, key);
   }
   return paired({ prompt, chosen: c, rejected: r, extras: extras(row), row: index });
+}
+
+/**
+ * A completion must end with the assistant's turn: every completion token is in the loss, so a
+ * trailing user (or tool) turn would train the policy to write the user's words.
+ */
+function endsWithAssistant(turns: ChatMessage[], key: string): void {
+  const last = turns.at(-1)!;
+  if (last.role !== "assistant") {
+    throw new SkipRow(
+      "last_turn_not_assistant",
+      `"${key}" ends with a "${last.role}" message, not "assistant"`,
+    );
+  }
 }
 
 function unpaired(row: Row, index: number): ParsedExample {
@@ -307,6 +322,7 @@ function unpaired(row: Row, index: number): ParsedExample {
   if (typeof completion === "string" && typeof prompt !== "string") {
     completion = [{ role: "assistant", content: completion }];
   }
+  if (typeof completion !== "string") endsWithAssistant(completion, "completion");
   return { kind: "unpaired", prompt, completion, label: Boolean(label), row: index };
 }
 

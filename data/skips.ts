@@ -14,8 +14,10 @@ export type SkipReason =
   | "bad_label"
   | "bad_token_ids"
   | "no_assistant_turn"
+  | "last_turn_not_assistant"
   | "template_mismatch"
-  | "empty_completion_after_truncation";
+  | "empty_completion_after_truncation"
+  | "identical_after_truncation";
 
 /** A row that cannot be used, with the reason and a detail for the summary. */
 export class SkipRow extends Error {

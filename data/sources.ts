@@ -141,11 +141,20 @@ const isRow = (v: unknown): v is Row => typeof v === "object" && v !== null && !
 async function readParquet(path: string, limit: number): Promise<Row[]> {
   const bytes = await Deno.readFile(path);
   const file = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
-  const rows = await parquetReadObjects({
-    file,
-    compressors,
-    rowEnd: Number.isFinite(limit) ? limit : undefined,
-  }) as Row[];
+  let rows: Row[];
+  try {
+    rows = await parquetReadObjects({
+      file,
+      compressors,
+      rowEnd: Number.isFinite(limit) ? limit : undefined,
+    }) as Row[];
+  } catch (e) {
+    throw new Error(
+      `Cannot read Parquet file ${path}: ${
+        (e as Error).message
+      } (corrupt, truncated or not Parquet)`,
+    );
+  }
   return rows.map(normalizeValue) as Row[];
 }
 

@@ -10,7 +10,8 @@
  *    - `keep_start` keeps the first `max_length` tokens of prompt + completion, so completions
  *      lose their end, and a prompt of `max_length` tokens or more leaves nothing to learn from.
  * A leading BOS survives left truncation of the prompt. A completion left empty means the row is
- * skipped (`empty_completion_after_truncation`).
+ * skipped (`empty_completion_after_truncation`), and so does a pair whose two completions are the
+ * same tokens after the cut (`identical_after_truncation`: it no longer states a preference).
  *
  * @module
  */
@@ -45,7 +46,8 @@ function keepLast(ids: number[], n: number, bos: number | null): number[] {
  * @param example A tokenized example.
  * @param options Truncation options.
  * @returns A truncated copy (the input is not changed).
- * @throws {SkipRow} `empty_completion_after_truncation` when a completion would be empty.
+ * @throws {SkipRow} `empty_completion_after_truncation` when a completion would be empty,
+ * `identical_after_truncation` when a pair's completions become the same tokens.
  *
  * @example
  * ```ts
@@ -96,6 +98,13 @@ export function truncateExample<E extends TokenizedExample>(
     throw new SkipRow(
       "empty_completion_after_truncation",
       `prompt of ${example.promptIds.length} tokens leaves no room for the completion (max_length ${maxLength}, ${mode})`,
+    );
+  }
+  if (example.kind === "paired" && completions[0].join() === completions[1].join()) {
+    throw new SkipRow(
+      "identical_after_truncation",
+      `chosen and rejected are the same ${completions[0].length} tokens after truncation ` +
+        `(max_length ${maxLength}, max_completion_length ${maxCompletion ?? "unset"})`,
     );
   }
   return example.kind === "paired"

@@ -220,5 +220,14 @@ export async function loadConfig(dir: string): Promise<ModelConfig> {
   } catch (e) {
     throw new Error(`Cannot read model config: ${path} (${(e as Error).message})`);
   }
-  return parseConfig(JSON.parse(text), path);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`Invalid JSON in model config ${path}: ${(e as Error).message}`);
+  }
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
+    throw new Error(`Model config ${path} must hold a JSON object`);
+  }
+  return parseConfig(raw as Record<string, unknown>, path);
 }

@@ -66,9 +66,12 @@ export function parseSafetensors(bytes: Uint8Array, source = "safetensors bytes"
   if (8 + headerLength > bytes.length) {
     throw new Error(`Safetensors header runs past the end of the file: ${source}`);
   }
-  const header = JSON.parse(
-    new TextDecoder().decode(bytes.subarray(8, 8 + headerLength)),
-  ) as Record<string, unknown>;
+  let header: Record<string, unknown>;
+  try {
+    header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength)));
+  } catch (e) {
+    throw new Error(`Invalid safetensors header in ${source}: ${(e as Error).message}`);
+  }
   const base = 8 + headerLength;
   const tensors: Record<string, HostTensor> = {};
   for (const [name, value] of Object.entries(header)) {

@@ -103,10 +103,17 @@ async function exists(path: string): Promise<boolean> {
 export async function weightFiles(dir: string): Promise<string[]> {
   const index = `${dir}/model.safetensors.index.json`;
   if (await exists(index)) {
-    const { weight_map } = JSON.parse(await Deno.readTextFile(index)) as {
-      weight_map: Record<string, string>;
-    };
-    return [...new Set(Object.values(weight_map))].map((f) => `${dir}/${f}`);
+    let weightMap: unknown;
+    try {
+      weightMap = JSON.parse(await Deno.readTextFile(index)).weight_map;
+    } catch (e) {
+      throw new Error(`Invalid JSON in ${index}: ${(e as Error).message}`);
+    }
+    if (weightMap === null || typeof weightMap !== "object") {
+      throw new Error(`${index} has no "weight_map" object of tensor name → file`);
+    }
+    return [...new Set(Object.values(weightMap as Record<string, string>))]
+      .map((f) => `${dir}/${f}`);
   }
   if (await exists(`${dir}/model.safetensors`)) return [`${dir}/model.safetensors`];
   throw new Error(
@@ -116,9 +123,25 @@ export async function weightFiles(dir: string): Promise<string[]> {
 }
 
 /**
+ * Stored tensors no layer reads that are still no sign of a config/weights mismatch: a tied
+ * model's saved `lm_head.weight` (a copy of the embeddings) and rotary `inv_freq` buffers
+ * (recomputed from the config).
+ */
+function legitimatelyUnused(name: string): boolean {
+  return name === "lm_head.weight" || name.endsWith("rotary_emb.inv_freq");
+}
+
+/** At most five names, then a count. */
+function listed(names: string[]): string {
+  const more = names.length > 5 ? ` and ${names.length - 5} more` : "";
+  return names.slice(0, 5).join(", ") + more;
+}
+
+/**
  * Loads every weight of a model folder as float32, by HF name. With `config`, checks that each
- * weight the architecture needs is present with the right shape and keeps only those (a tied
- * model's stored `lm_head.weight` and buffers such as `rotary_emb.inv_freq` are dropped).
+ * weight the architecture needs is present with the right shape, and that every stored weight is
+ * used by some layer (a tied model's stored `lm_head.weight` and `rotary_emb.inv_freq` buffers
+ * excepted): weights and config.json that disagree are an error naming both.
  *
  * @param dir A model folder (single file or sharded).
  * @param config When given, the weights are validated against it.
@@ -142,9 +165,11 @@ export async function loadWeights(
   if (!config) return all;
   const out: Record<string, HostTensor> = {};
   const missing: string[] = [];
+  const used = new Set<string>();
   for (const [name, shape] of Object.entries(weightShapes(config))) {
     // Some checkpoints (a bare `LlamaModel`) store names without the `model.` prefix.
-    const t = all[name] ?? all[name.replace(/^model\./, "")];
+    const stored = name in all ? name : name.replace(/^model\./, "");
+    const t = all[stored];
     if (!t) {
       missing.push(name);
       continue;
@@ -152,14 +177,22 @@ export async function loadWeights(
     if (t.shape.join() !== shape.join()) {
       throw new Error(`Weight "${name}" has shape [${t.shape}] in ${dir}: expected [${shape}]`);
     }
+    used.add(stored);
     out[name] = t;
   }
+  const files = (await weightFiles(dir)).map((f) => f.slice(dir.length + 1)).join(", ");
+  const architecture = `${dir}/config.json (model_type ${config.model_type}, ` +
+    `num_hidden_layers ${config.num_hidden_layers})`;
   if (missing.length) {
-    const more = missing.length > 5 ? ` and ${missing.length - 5} more` : "";
     throw new Error(
-      `Missing weights in ${dir}: ${
-        missing.slice(0, 5).join(", ")
-      }${more} (model_type ${config.model_type})`,
+      `Missing weights in ${dir}/${files}: ${listed(missing)}, needed by ${architecture}`,
+    );
+  }
+  const unused = Object.keys(all).filter((name) => !used.has(name) && !legitimatelyUnused(name));
+  if (unused.length) {
+    throw new Error(
+      `Weights in ${dir}/${files} that no layer of ${architecture} uses: ${listed(unused)}: ` +
+        `config.json and the weights disagree`,
     );
   }
   return out;

@@ -98,7 +98,7 @@ export async function loadCheckpoint(
   dir: string,
   config: ModelConfig,
 ): Promise<{ state: TrainState; position: RunPosition }> {
-  const position = JSON.parse(await Deno.readTextFile(join(dir, STATE_FILE))) as RunPosition;
+  const position = await readPosition(dir);
   const params = await loadWeights(dir, config);
   const optimizer = await readSafetensors(join(dir, OPTIMIZER_FILE));
   const slots: TrainState["slots"] = {};
@@ -116,5 +116,19 @@ export async function loadCheckpoint(
  * @returns Its config.
  */
 export async function checkpointConfig(dir: string): Promise<TrainConfig> {
-  return (JSON.parse(await Deno.readTextFile(join(dir, STATE_FILE))) as RunPosition).config;
+  return (await readPosition(dir)).config;
+}
+
+async function readPosition(dir: string): Promise<RunPosition> {
+  const path = join(dir, STATE_FILE);
+  let position: RunPosition;
+  try {
+    position = JSON.parse(await Deno.readTextFile(path));
+  } catch (e) {
+    throw new Error(`Cannot read ${path}: ${(e as Error).message}`);
+  }
+  if (!Number.isInteger(position?.step) || typeof position.config !== "object") {
+    throw new Error(`${path} is not a trainer state: it needs "step" and "config"`);
+  }
+  return position;
 }

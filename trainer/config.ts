@@ -180,7 +180,9 @@ function fromString(raw: string): unknown {
 function check(key: string, spec: KeySpec, value: unknown): Value {
   if (value === null) return null;
   const expected = spec.oneOf ? `one of ${spec.oneOf.join(", ")}` : `a ${spec.type}`;
-  const bad = () => new Error(`Invalid ${key}: ${JSON.stringify(value)}, expected ${expected}`);
+  // String(): JSON.stringify would print YAML's .inf and .nan as null.
+  const shown = typeof value === "number" ? String(value) : JSON.stringify(value);
+  const bad = () => new Error(`Invalid ${key}: ${shown}, expected ${expected}`);
   switch (spec.type) {
     case "boolean":
       if (typeof value !== "boolean") throw bad();
@@ -200,7 +202,10 @@ function check(key: string, spec: KeySpec, value: unknown): Value {
       return value;
     case "number":
     case "integer": {
-      if (typeof value !== "number" || !Number.isFinite(value)) throw bad();
+      if (typeof value === "number" && !Number.isFinite(value)) {
+        throw new Error(`Invalid ${key}: ${value}, expected a finite number`);
+      }
+      if (typeof value !== "number") throw bad();
       if (spec.type === "integer" && !Number.isInteger(value)) throw bad();
       const problem = spec.range?.(value);
       if (problem) throw new Error(`Invalid ${key}: ${value}, expected ${problem}`);
@@ -216,7 +221,14 @@ function check(key: string, spec: KeySpec, value: unknown): Value {
  * @returns Its top-level mapping.
  */
 export async function readYamlConfig(path: string): Promise<Record<string, unknown>> {
-  const parsed = parseYaml(await Deno.readTextFile(path));
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(await Deno.readTextFile(path));
+  } catch (e) {
+    throw new Error(
+      `Invalid config ${path}: ${(e as Error).message.split("\n")[0].replace(/:$/, "")}`,
+    );
+  }
   if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
     throw new Error(`Config ${path} must be a YAML mapping of key: value`);
   }

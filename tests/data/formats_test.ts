@@ -208,6 +208,16 @@ Deno.test("parseRow() skips bad rows with a reason", () => {
     [conv([user("Q"), assistant("")]), "conversational", "empty_field"],
     [conv([user("Q")]), "conversational", "empty_field"],
     [conv([user("Q"), user("again")]), "conversational", "no_assistant_turn"],
+    [
+      conv([user("Q"), assistant("A"), user("thanks")]),
+      "conversational",
+      "last_turn_not_assistant",
+    ],
+    [
+      { prompt: [user("Q")], completion: [assistant("A"), user("more?")], label: true },
+      "unpaired",
+      "last_turn_not_assistant",
+    ],
     [conv("not a list"), "conversational", "non_string_content"],
     [{ chosen: [assistant("A")], rejected: [assistant("B")] }, "conversational", "null_field"],
     [{ chosen: "\n\nHuman: a", rejected: "\n\nHuman: b" }, "hh_rlhf", "no_assistant_turn"],

@@ -86,3 +86,20 @@ Deno.test("readRows() reports bad files clearly", async () => {
   await rejects(async () => readRows(await temp("d.csv", "a,b")), /Unsupported dataset file type/);
   await rejects(() => readRows("./missing.jsonl"), /Dataset not found: \.\/missing\.jsonl/);
 });
+
+Deno.test("readRows() names a corrupt or truncated Parquet file", async () => {
+  const good = new Uint8Array(parquetWriteBuffer({
+    columnData: [{ name: "prompt", data: ["Q1", "Q2"], type: "STRING" }],
+  }));
+  const broken = [
+    ["footer.parquet", good.slice(0, good.length - 2)], // "footer != PAR1"
+    ["metadata.parquet", good.map((b, i) => i > good.length - 40 && i < good.length - 8 ? 7 : b)],
+    ["random.parquet", new Uint8Array(64).fill(3)],
+  ] as const;
+  for (const [name, bytes] of broken) {
+    await rejects(
+      async () => readRows(await temp(name, bytes)),
+      new RegExp(`Cannot read Parquet file .*${name}: .*\\(corrupt, truncated or not Parquet\\)`),
+    );
+  }
+});

@@ -119,3 +119,14 @@ Deno.test("truncateExample() rejects bad options", () => {
     /Invalid truncation_mode "middle"/,
   );
 });
+
+Deno.test("truncateExample() skips a pair whose completions become identical", () => {
+  const same = { ...pair(3, 4, 4), rejectedIds: [200, 201, 202, 999] };
+  throws(
+    () => truncateExample(same, { max_completion_length: 3 }),
+    (e) =>
+      e instanceof SkipRow && e.reason === "identical_after_truncation" &&
+      /same 3 tokens after truncation \(max_length 512, max_completion_length 3\)/.test(e.message),
+  );
+  equal(truncateExample(same, { max_completion_length: 4 }).rejectedIds.at(-1), 999);
+});

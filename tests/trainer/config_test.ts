@@ -70,3 +70,28 @@ Deno.test("configs/*.yaml all resolve against their algorithm's keys", async () 
     for (const [k, v] of Object.entries(yaml)) assert.equal(c[k], v, `${entry.name}: ${k}`);
   }
 });
+
+Deno.test("readYamlConfig() names the file and line of a YAML syntax error", async () => {
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(`${dir}/bad.yaml`, "loss: dpo\nbeta: [0.1,\n");
+  await assert.rejects(
+    readYamlConfig(`${dir}/bad.yaml`),
+    new RegExp(`^Error: Invalid config ${dir}/bad\\.yaml: .* at line 3, column 1$`),
+  );
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("resolveConfig() says a YAML .inf or .nan is not finite", async () => {
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(`${dir}/inf.yaml`, "beta: .inf\nlearning_rate: .nan\n");
+  const yaml = await readYamlConfig(`${dir}/inf.yaml`);
+  assert.throws(
+    () => resolveConfig({ yaml: { beta: yaml.beta } }),
+    /^Error: Invalid beta: Infinity, expected a finite number$/,
+  );
+  assert.throws(
+    () => resolveConfig({ yaml: { learning_rate: yaml.learning_rate } }),
+    /^Error: Invalid learning_rate: NaN, expected a finite number$/,
+  );
+  await Deno.remove(dir, { recursive: true });
+});
