@@ -13,7 +13,10 @@ import type { ModelConfig } from "../model/config.ts";
 import { buildCausalLM } from "../model/decoder.ts";
 import { sequenceLogps } from "../model/logprobs.ts";
 import { FEEDS } from "./step_graph.ts";
-import { fingerprint, RefLogpCache } from "./ref_cache.ts";
+import { contentChecksum, fingerprint, RefLogpCache } from "./ref_cache.ts";
+
+/** The files of a model folder that decide how text becomes tokens. */
+const TOKENIZER_FILES = /^(tokenizer.*|special_tokens_map\.json|chat_template\..*)$/;
 import type { TrainConfig } from "./config.ts";
 import { type LoadedModel, loadModel } from "../model/load.ts";
 
@@ -164,15 +167,13 @@ export class Reference {
       "seed",
       "eval_split",
     ].map((k) => config[k]);
-    const key = {
-      model: await fingerprint(ref.dir),
-      data: await Promise.all(run.dataFiles.map(fingerprint)),
-      settings,
-      kl: run.withKl,
-    };
-    const cache = config.precompute_ref_logps
-      ? await RefLogpCache.open(key)
-      : RefLogpCache.memory();
+    let cache = RefLogpCache.memory();
+    if (config.precompute_ref_logps) {
+      // What tokenized the data: the policy's tokenizer and chat template.
+      const source = await contentChecksum([...run.dataFiles, run.policy.dir], TOKENIZER_FILES);
+      const key = { model: await fingerprint(ref.dir), source, settings, kl: run.withKl };
+      cache = await RefLogpCache.open(key, source);
+    }
     return await Reference.create(ref.config, ref.weights, { device: run.device, cache });
   }
 

@@ -6,7 +6,10 @@
  * step.
  *
  * Files live in `$DA_CACHE_DIR` (default `~/.cache/direct-alignment-ts/ref_logps`), one JSON file
- * per key, written atomically.
+ * per key, written atomically. A file is trusted only when it checks out: its `source` checksum
+ * (of the data files' and tokenizer files' contents) matches the run's, it holds `count` entries of
+ * `groups` finite numbers each, and its `checksum` of those values matches. Anything else (a file
+ * edited by hand, truncated, or from other data) is reported and recomputed, never trained on.
  *
  * @module
  */
@@ -62,38 +65,114 @@ export async function fingerprint(path: string): Promise<[string, number, number
   return rows.sort(([a], [b]) => a < b ? -1 : 1);
 }
 
+/**
+ * SHA-256 of the contents of `paths` (files, or every file directly in a folder whose name
+ * matches `only`), in order: what the cached values came from.
+ *
+ * @param paths Files or folders.
+ * @param only For folders: which file names count.
+ * @returns Hex digest.
+ */
+export async function contentChecksum(paths: string[], only = /./): Promise<string> {
+  const parts: string[] = [];
+  for (const path of paths) {
+    const files = (await Deno.stat(path)).isFile ? [path] : [];
+    if (files.length === 0) {
+      for await (const entry of Deno.readDir(path)) {
+        if (entry.isFile && only.test(entry.name)) files.push(join(path, entry.name));
+      }
+      files.sort();
+    }
+    for (const file of files) {
+      const hash = await crypto.subtle.digest("SHA-256", await Deno.readFile(file));
+      parts.push(Array.from(new Uint8Array(hash), (b) => b.toString(16).padStart(2, "0")).join(""));
+    }
+  }
+  return await digest(parts);
+}
+
+/** The file layout. */
+interface CacheFile {
+  format: typeof FORMAT;
+  /** {@linkcode contentChecksum} of the data and tokenizer the values came from. */
+  source: string;
+  /** Values per example. */
+  groups: number;
+  /** Number of examples. */
+  count: number;
+  /** {@linkcode digest} of `values`. */
+  checksum: string;
+  values: Record<string, CachedValues>;
+}
+
+const FORMAT = "ref_logps/1";
+
+/** Why a cache file cannot be trusted, or null when it checks out. */
+async function problem(file: Partial<CacheFile>, source: string): Promise<string | null> {
+  if (file.format !== FORMAT) return `format is ${JSON.stringify(file.format)}, not "${FORMAT}"`;
+  if (file.source !== source) return "it was computed from other data or another tokenizer";
+  const values = file.values ?? {};
+  const entries = Object.entries(values);
+  if (entries.length !== file.count) {
+    return `it holds ${entries.length} entries but says ${file.count}`;
+  }
+  for (const [key, v] of entries) {
+    if (!Array.isArray(v) || v.length !== file.groups) {
+      return `entry ${key} has ${Array.isArray(v) ? v.length : 0} values, not ${file.groups}`;
+    }
+    if (!v.every((x) => typeof x === "number" && Number.isFinite(x))) {
+      return `entry ${key} holds a value that is not a finite number: ${JSON.stringify(v)}`;
+    }
+  }
+  if (file.checksum !== await digest(values)) return "its values do not match their checksum";
+  return null;
+}
+
 /** Reference log-probs by example key, loaded from and saved to one file. */
 export class RefLogpCache {
   #values: Map<string, CachedValues>;
   #dirty = false;
 
-  private constructor(readonly path: string | null, values: Map<string, CachedValues>) {
+  private constructor(
+    readonly path: string | null,
+    readonly source: string,
+    values: Map<string, CachedValues>,
+  ) {
     this.#values = values;
   }
 
   /**
-   * Opens the cache file for `key` (empty when absent).
+   * Opens the cache file for `key` (empty when absent; reported and empty when it does not check
+   * out against `source`).
    *
-   * @param key What the values depend on (hashed).
+   * @param key What the values depend on (hashed into the file name).
+   * @param source {@linkcode contentChecksum} of the data and tokenizer files.
    * @returns The cache.
    */
-  static async open(key: unknown): Promise<RefLogpCache> {
+  static async open(key: unknown, source: string): Promise<RefLogpCache> {
     const path = join(cacheDir(), `${await digest(key)}.json`);
     let values = new Map<string, CachedValues>();
     try {
-      const parsed = JSON.parse(await Deno.readTextFile(path)) as Record<string, CachedValues>;
-      values = new Map(Object.entries(parsed));
+      const file = JSON.parse(await Deno.readTextFile(path)) as Partial<CacheFile>;
+      const why = await problem(file, source);
+      if (why) {
+        console.error(`Warning: ignoring reference cache ${path}: ${why}; recomputing it`);
+      } else values = new Map(Object.entries(file.values!));
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) {
-        console.error(`Ignoring unreadable reference cache ${path}: ${(error as Error).message}`);
+        console.error(
+          `Warning: ignoring unreadable reference cache ${path}: ${
+            (error as Error).message
+          }; recomputing it`,
+        );
       }
     }
-    return new RefLogpCache(path, values);
+    return new RefLogpCache(path, source, values);
   }
 
   /** A cache in memory only (reference log-probs recomputed by every run). */
   static memory(): RefLogpCache {
-    return new RefLogpCache(null, new Map());
+    return new RefLogpCache(null, "", new Map());
   }
 
   /** Number of cached examples. */
@@ -119,8 +198,17 @@ export class RefLogpCache {
   async save(): Promise<void> {
     if (!this.#dirty || this.path === null) return;
     await Deno.mkdir(cacheDir(), { recursive: true });
+    const values = Object.fromEntries(this.#values);
+    const file: CacheFile = {
+      format: FORMAT,
+      source: this.source,
+      groups: this.#values.values().next().value?.length ?? 0,
+      count: this.#values.size,
+      checksum: await digest(values),
+      values,
+    };
     const tmp = `${this.path}.${Deno.pid}.tmp`;
-    await Deno.writeTextFile(tmp, JSON.stringify(Object.fromEntries(this.#values)));
+    await Deno.writeTextFile(tmp, JSON.stringify(file));
     await Deno.rename(tmp, this.path);
     this.#dirty = false;
   }
