@@ -13,8 +13,9 @@ import type { TrainState } from "../graph/mod.ts";
 import type { ModelConfig } from "../model/config.ts";
 import { readSafetensors, serializeSafetensors } from "../model/safetensors.ts";
 import { saveModel } from "../model/save.ts";
-import { loadWeights } from "../model/weights.ts";
+import { loadWeights, weightFiles } from "../model/weights.ts";
 import type { TrainConfig } from "./config.ts";
+import { checkpointSteps } from "./run_dir.ts";
 
 /** Where a run stands, beside the weights. */
 export interface RunPosition {
@@ -61,29 +62,98 @@ export async function saveCheckpoint(
 }
 
 /**
- * The checkpoint to resume from: `path` itself, or the latest `checkpoint-N` inside it.
+ * The checkpoint to resume from: `path` itself, or the latest `checkpoint-N` inside it. A corrupt
+ * one is an error naming the bad file and offering the previous complete checkpoint.
  *
  * @param path A checkpoint folder or a run's output folder.
  * @returns The checkpoint folder.
  */
 export async function findCheckpoint(path: string): Promise<string> {
-  try {
-    await Deno.stat(join(path, STATE_FILE));
+  const own = await Deno.stat(join(path, STATE_FILE)).then(() => true, () => false);
+  if (own) {
+    const problem = await checkpointProblem(path);
+    if (problem) throw new Error(`Cannot resume from ${path}: ${problem}`);
     return path;
-  } catch {
-    const steps: number[] = [];
+  }
+  if (!await Deno.stat(path).then((s) => s.isDirectory, () => false)) {
+    throw new Error(`Cannot resume from ${path}: no such folder`);
+  }
+  const steps = await checkpointSteps(path);
+  if (steps.length === 0) {
+    throw new Error(`Cannot resume from ${path}: no checkpoint-N folder in it`);
+  }
+  const latest = join(path, `checkpoint-${steps.at(-1)}`);
+  const problem = await checkpointProblem(latest);
+  if (!problem) return latest;
+  for (const step of steps.slice(0, -1).reverse()) {
+    const previous = join(path, `checkpoint-${step}`);
+    if (!await checkpointProblem(previous)) {
+      throw new Error(
+        `The latest checkpoint is corrupt: ${problem}. The previous complete one is ${previous}: ` +
+          `resume from it with --resume ${previous}`,
+      );
+    }
+  }
+  throw new Error(`The latest checkpoint is corrupt: ${problem}, and no earlier one is complete`);
+}
+
+/**
+ * What is wrong with a checkpoint folder, cheaply (headers and sizes, not the tensors), or null
+ * when every file it needs is there and whole.
+ *
+ * @param dir A checkpoint folder.
+ * @returns A description naming the bad file, or null.
+ */
+export async function checkpointProblem(dir: string): Promise<string | null> {
+  try {
+    await readPosition(dir);
+    const config = join(dir, "config.json");
     try {
-      for await (const e of Deno.readDir(path)) {
-        const m = e.isDirectory && /^checkpoint-(\d+)$/.exec(e.name);
-        if (m) steps.push(Number(m[1]));
-      }
+      JSON.parse(await Deno.readTextFile(config));
     } catch (error) {
-      throw new Error(`Cannot resume from ${path}: ${(error as Error).message}`);
+      return `${config}: ${(error as Error).message}`;
     }
-    if (steps.length === 0) {
-      throw new Error(`Cannot resume from ${path}: no checkpoint-N folder in it`);
+    for (const file of [...await weightFiles(dir), join(dir, OPTIMIZER_FILE)]) {
+      const problem = await safetensorsProblem(file);
+      if (problem) return `${file}: ${problem}`;
     }
-    return join(path, `checkpoint-${steps.reduce((a, b) => Math.max(a, b))}`);
+    return null;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+/** A safetensors file's header parses and its data is all there. */
+async function safetensorsProblem(path: string): Promise<string | null> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path);
+  } catch (error) {
+    return (error as Error).message;
+  }
+  try {
+    const size = (await file.stat()).size;
+    const head = new Uint8Array(8);
+    if (size < 8 || await file.read(head) !== 8) return "truncated";
+    const length = Number(new DataView(head.buffer).getBigUint64(0, true));
+    if (8 + length > size) return "truncated header";
+    const bytes = new Uint8Array(length);
+    let read = 0;
+    while (read < length) {
+      const n = await file.read(bytes.subarray(read));
+      if (n === null) return "truncated header";
+      read += n;
+    }
+    const header = JSON.parse(new TextDecoder().decode(bytes)) as Record<
+      string,
+      { data_offsets?: [number, number] }
+    >;
+    const end = Object.values(header).reduce((m, e) => Math.max(m, e.data_offsets?.[1] ?? 0), 0);
+    return 8 + length + end > size ? `truncated: ${size} bytes of ${8 + length + end}` : null;
+  } catch (error) {
+    return `unreadable header: ${(error as Error).message}`;
+  } finally {
+    file.close();
   }
 }
 

@@ -1,0 +1,165 @@
+/**
+ * A run's output folder as one run's property: what is in it, what a crash left behind, which
+ * checkpoints to keep, and cutting its logs back to a checkpoint so a resumed run logs each step
+ * once.
+ *
+ * Layout: `config.yaml`, `metrics.jsonl`, `samples.jsonl`, `curves.svg`, `checkpoint-N/` folders,
+ * and `run.lock` (see `output_lock.ts`). A checkpoint is written as `checkpoint-N.partial` (and
+ * `.checkpoint-N.partial.tmp-*` inside `saveModel`) and renamed into place, so anything named
+ * `checkpoint-N.<more>` or `.checkpoint-N.<more>` is debris of an interrupted save.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { LOCK_FILE } from "./output_lock.ts";
+
+const CHECKPOINT = /^checkpoint-(\d+)$/;
+const DEBRIS = /^\.?checkpoint-\d+\./;
+
+/**
+ * The steps of the `checkpoint-N` folders in `dir`, ascending.
+ *
+ * @param dir An output folder.
+ * @returns Steps; empty when there are none (or no folder).
+ * @example
+ * ```ts
+ * import { checkpointSteps } from "./run_dir.ts";
+ * const dir = await Deno.makeTempDir();
+ * for (const n of [10, 2]) await Deno.mkdir(`${dir}/checkpoint-${n}`);
+ * if ((await checkpointSteps(dir)).join() !== "2,10") throw new Error("unexpected");
+ * ```
+ */
+export async function checkpointSteps(dir: string): Promise<number[]> {
+  const steps: number[] = [];
+  for (const entry of await entries(dir)) {
+    const m = entry.isDirectory && CHECKPOINT.exec(entry.name);
+    if (m) steps.push(Number(m[1]));
+  }
+  return steps.sort((a, b) => a - b);
+}
+
+async function entries(dir: string): Promise<Deno.DirEntry[]> {
+  const out: Deno.DirEntry[] = [];
+  try {
+    for await (const entry of Deno.readDir(dir)) out.push(entry);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  return out;
+}
+
+/**
+ * The files of a previous run in `dir` (everything but the lock file), by name.
+ *
+ * @param dir An output folder.
+ * @returns Entry names, sorted; empty for a new or empty folder.
+ */
+export async function runFiles(dir: string): Promise<string[]> {
+  return (await entries(dir)).map((e) => e.name).filter((name) => name !== LOCK_FILE).sort();
+}
+
+/**
+ * Removes everything in `dir` but the lock file (`--overwrite_output_dir`).
+ *
+ * @param dir An output folder whose lock this process holds.
+ */
+export async function clearRun(dir: string): Promise<void> {
+  for (const name of await runFiles(dir)) await Deno.remove(join(dir, name), { recursive: true });
+}
+
+/**
+ * Removes the debris of checkpoints whose writing was interrupted.
+ *
+ * @param dir An output folder whose lock this process holds.
+ * @returns The names removed.
+ */
+export async function cleanDebris(dir: string): Promise<string[]> {
+  const removed = (await entries(dir)).map((e) => e.name).filter((name) => DEBRIS.test(name));
+  for (const name of removed) await Deno.remove(join(dir, name), { recursive: true });
+  return removed;
+}
+
+/**
+ * Deletes the oldest checkpoints until at most `limit` are left (`save_total_limit`), never the
+ * newest nor `keep` (the one the run resumed from), so with `limit` 1 two may remain.
+ *
+ * @param dir An output folder.
+ * @param options `limit`: checkpoints to keep (null: all); `keep`: a step never deleted.
+ * @returns The steps deleted.
+ * @example
+ * ```ts
+ * import { checkpointSteps, pruneCheckpoints } from "./run_dir.ts";
+ * const dir = await Deno.makeTempDir();
+ * for (const n of [1, 2, 3, 4]) await Deno.mkdir(`${dir}/checkpoint-${n}`);
+ * await pruneCheckpoints(dir, { limit: 2, keep: 1 });
+ * if ((await checkpointSteps(dir)).join() !== "1,4") throw new Error("unexpected");
+ * ```
+ */
+export async function pruneCheckpoints(
+  dir: string,
+  options: { limit: number | null; keep?: number | null },
+): Promise<number[]> {
+  const { limit, keep = null } = options;
+  if (limit === null) return [];
+  const steps = await checkpointSteps(dir);
+  // The newest (just saved) and the resumed-from checkpoint stay even if that exceeds the limit.
+  const deletable = steps.filter((s) => s !== keep && s !== steps.at(-1));
+  const excess = steps.length - limit;
+  const deleted = deletable.slice(0, Math.max(0, excess));
+  for (const s of deleted) await Deno.remove(join(dir, `checkpoint-${s}`), { recursive: true });
+  return deleted;
+}
+
+/**
+ * Cuts a JSON-lines log back to the rows of steps `<= step` (what a checkpoint at `step` had
+ * seen), so the resumed run appends each later step once. A torn last line is dropped too.
+ *
+ * @param path `metrics.jsonl` or `samples.jsonl` (a missing file is left missing).
+ * @param step The checkpoint's step.
+ * @returns The number of rows removed.
+ * @example
+ * ```ts
+ * import { truncateLog } from "./run_dir.ts";
+ * const path = await Deno.makeTempFile();
+ * await Deno.writeTextFile(path, '{"step":1}\n{"step":2}\n{"step":3}\n{"st');
+ * if (await truncateLog(path, 2) !== 2) throw new Error("unexpected");
+ * ```
+ */
+export async function truncateLog(path: string, step: number): Promise<number> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return 0;
+    throw error;
+  }
+  const lines = text.split("\n").filter((line) => line.trim() !== "");
+  const kept = lines.filter((line) => {
+    try {
+      return (JSON.parse(line) as { step?: number }).step! <= step;
+    } catch {
+      return false;
+    }
+  });
+  if (kept.length === lines.length) return 0;
+  const tmp = `${path}.tmp`;
+  await Deno.writeTextFile(tmp, kept.map((line) => line + "\n").join(""));
+  await Deno.rename(tmp, path);
+  return lines.length - kept.length;
+}
+
+/**
+ * Every row of a run's `metrics.jsonl` (for curves drawn over the whole run after a resume).
+ *
+ * @param dir An output folder.
+ * @returns The rows, in file order.
+ */
+export async function readMetrics<Row>(dir: string): Promise<Row[]> {
+  try {
+    const text = await Deno.readTextFile(join(dir, "metrics.jsonl"));
+    return text.split("\n").filter((line) => line.trim() !== "").map((line) => JSON.parse(line));
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return [];
+    throw new Error(`Cannot read ${join(dir, "metrics.jsonl")}: ${(error as Error).message}`);
+  }
+}
