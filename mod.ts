@@ -18,6 +18,7 @@
  * @module
  */
 export * from "./graph/mod.ts";
+export * from "./runtime/mod.ts";
 export {
   type Algorithm,
   algorithm,

@@ -17,7 +17,8 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { type Device, input, parseDevice, Program } from "./graph/mod.ts";
+import { input } from "./graph/mod.ts";
+import { type Device, parseDevice, Program } from "./runtime/mod.ts";
 import { collate } from "./data/batch.ts";
 import { DATA_FLAGS, dataConfigFrom, prepareData } from "./data/dataset.ts";
 import type { TokenizedExample } from "./data/types.ts";

@@ -17,7 +17,7 @@ import { join } from "node:path";
 import { algorithm as getAlgorithm, resolveHyperparameters } from "./algorithms/mod.ts";
 import type { TokenizedExample } from "./data/types.ts";
 import { dataConfigFrom, prepareData } from "./data/dataset.ts";
-import { type Feed, parseDevice, Program, TrainStep } from "./graph/mod.ts";
+import { type Feed, parseDevice, Program, TrainStep } from "./runtime/mod.ts";
 import { Generator } from "./model/generate.ts";
 import { loadModel } from "./model/load.ts";
 import { loadTokenizer } from "./model/tokenizer.ts";
@@ -354,7 +354,7 @@ export async function train(
 
   const summary = await finishReport(outDir, log.rows, {
     title: `${algo.name} on ${config.dataset}`,
-    headline: `${total} steps of ${algo.name} on ${policy.dir} (${step.fused.device})`,
+    headline: `${total} steps of ${algo.name} on ${policy.dir} (${step.device})`,
     checkpoint,
   });
   for (const line of summary) say(line);

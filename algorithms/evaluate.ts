@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { grad, type HostTensor, input, Program, type Tensor } from "../graph/mod.ts";
+import { grad, type HostTensor, input, type Tensor } from "../graph/mod.ts";
+import { Program } from "../runtime/mod.ts";
 import {
   type Algorithm,
   INPUT_NAMES,

@@ -11,7 +11,8 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { input, parseDevice, type Tensor, TrainStep, where } from "../graph/mod.ts";
+import { input, type Tensor, where } from "../graph/mod.ts";
+import { parseDevice, TrainStep } from "../runtime/mod.ts";
 import { arange } from "../graph/ops.ts";
 
 const { values } = parseArgs({
@@ -108,7 +109,7 @@ const flops = 3 * perTokenForward * B * T;
 const median = times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
 const mib = (b: number) => (b / 2 ** 20).toFixed(0);
 console.log(JSON.stringify({
-  device: step.fused.device,
+  device: step.device,
   shape: { batch: B, seq: T, dim: D, heads: H, layers: L, ffn: F },
   params: params.reduce((n, p) => n + size(p.shape), 0),
   build_ms: Math.round(buildMs),

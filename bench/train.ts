@@ -14,7 +14,8 @@
  */
 import { parseArgs } from "node:util";
 import { algorithm } from "../algorithms/mod.ts";
-import { type HostTensor, parseDevice, TrainStep } from "../graph/mod.ts";
+import { type HostTensor } from "../graph/mod.ts";
+import { parseDevice, TrainStep } from "../runtime/mod.ts";
 import { loadConfig, parseConfig } from "../model/config.ts";
 import { loadWeights, weightShapes } from "../model/weights.ts";
 import { batchFeeds, pickFeeds } from "../trainer/batches.ts";
@@ -114,7 +115,7 @@ const tokens = N * T;
 const flops = 6 * params * tokens + 12 * config.num_hidden_layers * T * config.hidden_size * tokens;
 const median = times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
 console.log(JSON.stringify({
-  device: step.fused.device,
+  device: step.device,
   model: values.model,
   params,
   loss: algo.name,

@@ -19,6 +19,4 @@ export * from "./ops.ts";
 export { apply, primitive, primitiveNames } from "./primitives.ts";
 export * from "./autodiff.ts";
 export * from "./onnx.ts";
-export * from "./session.ts";
 export * from "./optim.ts";
-export * from "./train_step.ts";

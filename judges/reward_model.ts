@@ -6,7 +6,8 @@
  *
  * @module
  */
-import { constant, type HostTensor, input, Program } from "../graph/mod.ts";
+import { constant, type HostTensor, input } from "../graph/mod.ts";
+import { Program } from "../runtime/mod.ts";
 import { loadConfig } from "../model/config.ts";
 import { buildCausalLM } from "../model/decoder.ts";
 import { loadWeights, weightShapes } from "../model/weights.ts";

@@ -10,7 +10,8 @@
  *
  * @module
  */
-import { type Feed, input, Program, type Tensor } from "../graph/mod.ts";
+import { input, type Tensor } from "../graph/mod.ts";
+import { type Feed, Program, type Value } from "../runtime/mod.ts";
 import type { ModelConfig } from "./config.ts";
 import { buildCausalLM } from "./decoder.ts";
 
@@ -208,28 +209,30 @@ export class Generator {
     const weightFeeds = Object.fromEntries(
       this.prefill.inputs.filter((s) => s.name in weights).map((s) => [s.name, weights[s.name]]),
     );
-    let caches: Record<string, Feed> = {};
-    let logits = await this.#run(this.prefill, rows, mask, weightFeeds, caches);
-    for (let step = 0; step < maxNew; step++) {
-      const V = logits.shape[1];
-      const tokens = prompts.map((_, n) => {
-        if (done[n]) return pad;
-        const id = pickToken(logits.data.subarray(n * V, (n + 1) * V), options, rand);
-        out[n].push(id);
-        if (eos.has(id)) done[n] = true;
-        return id;
-      });
-      if (done.every(Boolean) || step === maxNew - 1) break;
-      tokens.forEach((id, n) => {
-        rows[n].push(id);
-        mask[n].push(1);
-      });
-      if (options.use_cache === false) {
-        logits = await this.#run(this.prefill, rows, mask, weightFeeds, {});
-      } else {
-        caches = logits.caches;
-        logits = await this.#run(this.decode, tokens.map((t) => [t]), mask, weightFeeds, caches);
+    let logits = await this.#run(this.prefill, rows, mask, weightFeeds, {});
+    try {
+      for (let step = 0; step < maxNew; step++) {
+        const V = logits.shape[1];
+        const tokens = prompts.map((_, n) => {
+          if (done[n]) return pad;
+          const id = pickToken(logits.data.subarray(n * V, (n + 1) * V), options, rand);
+          out[n].push(id);
+          if (eos.has(id)) done[n] = true;
+          return id;
+        });
+        if (done.every(Boolean) || step === maxNew - 1) break;
+        tokens.forEach((id, n) => {
+          rows[n].push(id);
+          mask[n].push(1);
+        });
+        const previous = logits;
+        logits = options.use_cache === false
+          ? await this.#run(this.prefill, rows, mask, weightFeeds, {})
+          : await this.#run(this.decode, tokens.map((t) => [t]), mask, weightFeeds, logits.caches);
+        release(previous.caches);
       }
+    } finally {
+      release(logits.caches);
     }
     return out;
   }
@@ -240,7 +243,7 @@ export class Generator {
     mask: number[][],
     weights: Record<string, Feed>,
     past: Record<string, Feed>,
-  ): Promise<{ shape: number[]; data: Float32Array; caches: Record<string, Feed> }> {
+  ): Promise<{ shape: number[]; data: Float32Array; caches: Record<string, Value> }> {
     const T = ids[0].length, K = mask[0].length;
     const raw = await program.runRaw({
       ...weights,
@@ -256,11 +259,11 @@ export class Generator {
         data: Float32Array.from(mask.flat()),
       },
     });
-    const caches: Record<string, Feed> = {};
+    const caches: Record<string, Value> = {};
     for (const [name, t] of Object.entries(raw)) {
       if (name.startsWith("present.")) caches[name.replace("present.", "past.")] = t;
     }
-    const logits = await program.read(raw.logits);
+    const logits = await program.read(raw.logits).finally(() => raw.logits.release());
     return { shape: logits.shape, data: logits.data as Float32Array, caches };
   }
 
@@ -269,4 +272,9 @@ export class Generator {
     await this.prefill.release();
     await this.decode.release();
   }
+}
+
+/** Frees key/value caches once the next step has its own. */
+function release(caches: Record<string, Value>): void {
+  for (const v of Object.values(caches)) v.release();
 }

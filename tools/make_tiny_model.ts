@@ -18,7 +18,8 @@
  *
  * @module
  */
-import { input, TrainStep } from "../graph/mod.ts";
+import { input } from "../graph/mod.ts";
+import { TrainStep } from "../runtime/mod.ts";
 import { prepareData } from "../data/dataset.ts";
 import { shuffle } from "../data/shuffle.ts";
 import {

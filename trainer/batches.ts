@@ -7,8 +7,10 @@
  */
 import { batchIndices, collate, exampleLength } from "../data/batch.ts";
 import type { Batch, TokenizedExample, UnpairedExample } from "../data/types.ts";
-import type { Device, HostTensor } from "../graph/mod.ts";
-import { input, Program } from "../graph/mod.ts";
+import type { HostTensor } from "../graph/mod.ts";
+import type { Device } from "../runtime/mod.ts";
+import { input } from "../graph/mod.ts";
+import { Program } from "../runtime/mod.ts";
 import type { ModelConfig } from "../model/config.ts";
 import { buildCausalLM } from "../model/decoder.ts";
 import { sequenceLogps } from "../model/logprobs.ts";

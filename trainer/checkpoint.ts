@@ -9,7 +9,7 @@
  * @module
  */
 import { join } from "node:path";
-import type { TrainState } from "../graph/mod.ts";
+import type { TrainState } from "../runtime/mod.ts";
 import type { ModelConfig } from "../model/config.ts";
 import { readSafetensors, serializeSafetensors } from "../model/safetensors.ts";
 import { saveModel } from "../model/save.ts";

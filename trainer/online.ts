@@ -11,7 +11,7 @@ import { collate } from "../data/batch.ts";
 import { readRows } from "../data/sources.ts";
 import { encodePrompt } from "../data/template.ts";
 import type { Batch, PairedExample, TokenizedExample } from "../data/types.ts";
-import type { Device, Feed } from "../graph/mod.ts";
+import type { Device, Feed } from "../runtime/mod.ts";
 import {
   createJudge,
   type Judge,

@@ -6,7 +6,8 @@
 import { equal, ok } from "node:assert/strict";
 import { evaluateLoss } from "../../algorithms/mod.ts";
 import { dpo as dpoModule } from "../../algorithms/dpo.ts";
-import { input, Program } from "../../graph/mod.ts";
+import { input } from "../../graph/mod.ts";
+import { Program } from "../../runtime/mod.ts";
 import { assertClose, checkGraphGradient, checkLoss, randomBatch } from "./_check.ts";
 import * as ref from "./_reference.ts";
 

@@ -7,7 +7,8 @@
 import { ok } from "node:assert/strict";
 import { log1mexp } from "../../algorithms/_math.ts";
 import { logSigmoid } from "../../graph/mod.ts";
-import { type DType, grad, input, Program } from "../../graph/mod.ts";
+import { type DType, grad, input } from "../../graph/mod.ts";
+import { Program } from "../../runtime/mod.ts";
 import { gradcheck } from "../graph/_gradcheck.ts";
 import { assertClose } from "./_check.ts";
 import * as ref from "./_reference.ts";

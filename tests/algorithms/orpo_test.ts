@@ -6,7 +6,8 @@
 import { ok } from "node:assert/strict";
 import { evaluateLoss } from "../../algorithms/mod.ts";
 import { orpo } from "../../algorithms/orpo.ts";
-import { grad, input, Program } from "../../graph/mod.ts";
+import { grad, input } from "../../graph/mod.ts";
+import { Program } from "../../runtime/mod.ts";
 import { assertClose, checkGraphGradient, checkLoss, randomBatch } from "./_check.ts";
 import * as ref from "./_reference.ts";
 

@@ -13,7 +13,8 @@ import {
   resolveHyperparameters,
 } from "../../algorithms/mod.ts";
 import { main } from "../../algorithms/cli.ts";
-import { type HostTensor, input, Program, type Tensor } from "../../graph/mod.ts";
+import { type HostTensor, input, type Tensor } from "../../graph/mod.ts";
+import { Program } from "../../runtime/mod.ts";
 import { assertClose, randomBatch } from "./_check.ts";
 
 const EXAMPLE = "algorithms/example_input.json";

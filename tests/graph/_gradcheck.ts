@@ -8,7 +8,8 @@
  * @module
  */
 import { seededRandom } from "../../data/shuffle.ts";
-import { grad, type HostTensor, input, Program, type Shape, type Tensor } from "../../graph/mod.ts";
+import { grad, type HostTensor, input, type Shape, type Tensor } from "../../graph/mod.ts";
+import { Program } from "../../runtime/mod.ts";
 
 /** One input of a checked function. */
 export interface CheckInput {

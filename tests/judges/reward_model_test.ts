@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { input, Program } from "../../graph/mod.ts";
+import { input } from "../../graph/mod.ts";
+import { Program } from "../../runtime/mod.ts";
 import { RewardModel, rewardModelJudge } from "../../judges/mod.ts";
 import { buildCausalLM, loadModel, serializeSafetensors } from "../../model/mod.ts";
 import { rng } from "../graph/_gradcheck.ts";

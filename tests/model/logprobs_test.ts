@@ -3,7 +3,8 @@
  * same numbers as weight inputs, and the token log-probs line up with the input tokens.
  */
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
-import { grad, type HostTensor, input, Program } from "../../graph/mod.ts";
+import { grad, type HostTensor, input } from "../../graph/mod.ts";
+import { Program } from "../../runtime/mod.ts";
 import {
   buildCausalLM,
   type CausalLMOptions,

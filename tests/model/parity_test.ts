@@ -6,7 +6,8 @@
  * per tensor, max |ours − reference| / max |reference|.
  */
 import { ok as assert } from "node:assert/strict";
-import { grad, type HostTensor, input, Program, type Tensor } from "../../graph/mod.ts";
+import { grad, type HostTensor, input, type Tensor } from "../../graph/mod.ts";
+import { Program } from "../../runtime/mod.ts";
 import {
   buildCausalLM,
   loadConfig,

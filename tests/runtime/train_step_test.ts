@@ -4,14 +4,9 @@
  * AdamW written from the paper / PyTorch's documented update.
  */
 import assert from "node:assert/strict";
-import {
-  type HostTensor,
-  input,
-  type OptimizerConfig,
-  type Tensor,
-  TrainStep,
-} from "../../graph/mod.ts";
-import { rng } from "./_gradcheck.ts";
+import { type HostTensor, input, type OptimizerConfig, type Tensor } from "../../graph/mod.ts";
+import { TrainStep } from "../../runtime/mod.ts";
+import { rng } from "../graph/_gradcheck.ts";
 
 const [N, D, H, C] = [6, 4, 5, 3];
 

@@ -1,0 +1,408 @@
+/**
+ * The native backend: sessions, values and IO bindings of onnxruntime's C API (see `ort.ts`).
+ *
+ * Values are `OrtValue`s in onnxruntime memory (the CPU allocator, or the CUDA device's): a run
+ * binds them without copying, and an output bound to an existing value is written there, in place.
+ * Host tensors fed to a run are copied into temporary values that the run releases.
+ *
+ * @module
+ */
+import type { OnnxModel } from "../graph/onnx.ts";
+import { toOnnx } from "../graph/onnx.ts";
+import { arrayFor, type DType, type HostTensor, input } from "../graph/tensor.ts";
+import { cudaProviderOptions, explainCudaFailure } from "./cuda.ts";
+import { check, cstr, ELEMENT_BYTES, ELEMENT_TYPE, type Ort, ort, out, outAsync } from "./ort.ts";
+import {
+  type Feed,
+  hostFeed,
+  isValue,
+  Program,
+  type ResolvedDevice,
+  type RunOptions,
+  type Value,
+  withModelFile,
+} from "./program.ts";
+
+const DTYPE_OF_CODE = new Map(Object.entries(ELEMENT_TYPE).map(([d, c]) => [c, d as DType]));
+
+/** An `OrtValue` holding a tensor, released by {@linkcode release} (or `using`). */
+export class NativeValue implements Value {
+  readonly backend = "native" as const;
+  #pointer: Deno.PointerValue;
+
+  /**
+   * Wraps an `OrtValue*` this object now owns.
+   *
+   * @param pointer The `OrtValue*`.
+   * @param dtype Element type.
+   * @param shape Sizes.
+   * @param onDevice True when the data is in device (CUDA) memory.
+   */
+  constructor(
+    pointer: Deno.PointerValue,
+    readonly dtype: DType,
+    readonly shape: readonly number[],
+    readonly onDevice = false,
+  ) {
+    this.#pointer = pointer;
+  }
+
+  /**
+   * A new value in onnxruntime's CPU memory holding a copy of `t`.
+   *
+   * @param t Host contents (16-bit floats as their bit patterns in a `Uint16Array`).
+   * @returns The value.
+   * @example
+   * ```ts
+   * import { NativeValue } from "./native.ts";
+   * using v = NativeValue.fromHost({ dtype: "float32", shape: [2], data: new Float32Array([1, 2]) });
+   * if (v.toHost().data[1] !== 2) throw new Error("unexpected");
+   * ```
+   */
+  static fromHost(t: HostTensor): NativeValue {
+    const lib = ort();
+    const dims = BigInt64Array.from(t.shape, BigInt);
+    const pointer = out((p) =>
+      check(
+        lib,
+        lib.fn.CreateTensorAsOrtValue(
+          lib.cpuAllocator,
+          dims,
+          BigInt(t.shape.length),
+          ELEMENT_TYPE[t.dtype],
+          p,
+        ),
+        `Cannot allocate a ${t.dtype}[${t.shape}] tensor`,
+      )
+    );
+    const value = new NativeValue(pointer, t.dtype, [...t.shape]);
+    const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+    if (bytes.length > 0) value.#bytes().set(bytes);
+    return value;
+  }
+
+  /** The `OrtValue*`; throws after release. */
+  get pointer(): Deno.PointerValue {
+    if (this.#pointer === null) throw new Error("This onnxruntime value was already released");
+    return this.#pointer;
+  }
+
+  /** True once released. */
+  get released(): boolean {
+    return this.#pointer === null;
+  }
+
+  /**
+   * Copies the contents to a new host tensor (CPU values only).
+   *
+   * @returns The contents.
+   */
+  toHost(): HostTensor {
+    if (this.onDevice) throw new Error("A device value is read through its program's read()");
+    const n = this.shape.reduce((a, b) => a * b, 1);
+    const data = arrayFor(this.dtype, n);
+    if (n > 0) new Uint8Array(data.buffer).set(this.#bytes());
+    return { dtype: this.dtype, shape: [...this.shape], data };
+  }
+
+  /**
+   * Overwrites the contents with `t` (same dtype and shape; CPU values only).
+   *
+   * @param t New contents.
+   */
+  write(t: HostTensor): void {
+    if (this.onDevice) throw new Error("A device value is written through its program");
+    if (t.dtype !== this.dtype || t.shape.join() !== this.shape.join()) {
+      throw new Error(`Cannot write ${t.dtype}[${t.shape}] into ${this.dtype}[${this.shape}]`);
+    }
+    this.#bytes().set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+  }
+
+  /** Releases the `OrtValue` (its memory, unless another value shares it). */
+  release(): void {
+    if (this.#pointer === null) return;
+    ort().fn.ReleaseValue(this.#pointer);
+    this.#pointer = null;
+  }
+
+  [Symbol.dispose](): void {
+    this.release();
+  }
+
+  /** The data as bytes in onnxruntime's memory: valid only until release. */
+  #bytes(): Uint8Array {
+    const lib = ort();
+    const data = out((p) => check(lib, lib.fn.GetTensorMutableData(this.pointer, p)));
+    const n = this.shape.reduce((a, b) => a * b, 1) * ELEMENT_BYTES[this.dtype];
+    return new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(data!, n));
+  }
+}
+
+/**
+ * Wraps an `OrtValue*` that onnxruntime created, reading its type and shape.
+ *
+ * @param lib The library.
+ * @param pointer The value.
+ * @param onDevice Whether it was bound to device memory.
+ * @returns The owning wrapper.
+ */
+function adopt(lib: Ort, pointer: Deno.PointerValue, onDevice: boolean): NativeValue {
+  const info = out((p) => check(lib, lib.fn.GetTensorTypeAndShape(pointer, p)));
+  try {
+    const type = new Int32Array(1);
+    check(lib, lib.fn.GetTensorElementType(info, type));
+    const rank = new BigUint64Array(1);
+    check(lib, lib.fn.GetDimensionsCount(info, rank));
+    const dims = new BigInt64Array(Number(rank[0]));
+    check(lib, lib.fn.GetDimensions(info, dims, BigInt(dims.length)));
+    const dtype = DTYPE_OF_CODE.get(type[0]);
+    if (!dtype) {
+      lib.fn.ReleaseValue(pointer);
+      throw new Error(`onnxruntime returned a tensor of unsupported element type ${type[0]}`);
+    }
+    return new NativeValue(pointer, dtype, Array.from(dims, Number), onDevice);
+  } finally {
+    lib.fn.ReleaseTensorTypeAndShapeInfo(info);
+  }
+}
+
+/** Options of {@linkcode openNative}. */
+export interface NativeOptions {
+  /** Write a profile of every run (kernel times) to files starting with this prefix. */
+  profilePrefix?: string;
+}
+
+/**
+ * Opens a native session for an emitted model.
+ *
+ * @param onnx The model.
+ * @param device `cpu` or `cuda`.
+ * @param options Profiling.
+ * @returns The program.
+ */
+export async function openNative(
+  onnx: OnnxModel,
+  device: ResolvedDevice,
+  options: NativeOptions = {},
+): Promise<NativeProgram> {
+  if (device !== "cpu" && device !== "cuda") {
+    throw new Error(`The native backend runs on cpu and cuda, not ${device}: use the js backend`);
+  }
+  const lib = ort();
+  const opts = out((p) => check(lib, lib.fn.CreateSessionOptions(p)));
+  let session: Deno.PointerValue;
+  try {
+    check(lib, lib.fn.SetSessionLogSeverityLevel(opts, 3));
+    // onnxruntime's CPU fusions (QuickGelu, ...) exist only for float32: a float64 graph, used for
+    // gradient checks, would fail to load with them, so it gets the basic rewrites only.
+    const float64 = onnx.inputs.some((s) => s.dtype === "float64");
+    check(lib, lib.fn.SetSessionGraphOptimizationLevel(opts, float64 ? 1 : 99));
+    // A train step's shapes repeat, but the memory pattern's first planned run allocates one more
+    // arena-sized block (a multi-second stall and GBs of peak at 135M parameters).
+    check(lib, lib.fn.DisableMemPattern(opts));
+    if (options.profilePrefix) {
+      check(lib, lib.fn.EnableProfiling(opts, cstr(options.profilePrefix)));
+    }
+    if (device === "cuda") {
+      try {
+        const cuda = cudaProviderOptions(lib);
+        try {
+          check(lib, lib.fn.SessionOptionsAppendExecutionProvider_CUDA_V2(opts, cuda));
+        } finally {
+          lib.fn.ReleaseCUDAProviderOptions(cuda);
+        }
+      } catch (error) {
+        throw explainCudaFailure(lib, error as Error);
+      }
+    }
+    session = await createSession(lib, onnx, opts);
+  } finally {
+    lib.fn.ReleaseSessionOptions(opts);
+  }
+  return new NativeProgram(session, device, onnx);
+}
+
+async function createSession(
+  lib: Ort,
+  onnx: OnnxModel,
+  opts: Deno.PointerValue,
+): Promise<Deno.PointerValue> {
+  const fail = (error: Error) =>
+    new Error(`onnxruntime could not open the graph: ${error.message}`);
+  if (!onnx.externalData) {
+    const model = onnx.model;
+    return await outAsync(async (p) => {
+      const status = await lib.fn.CreateSessionFromArray(
+        lib.env,
+        model,
+        BigInt(model.length),
+        opts,
+        p,
+      );
+      try {
+        check(lib, status);
+      } catch (error) {
+        throw fail(error as Error);
+      }
+    });
+  }
+  return await withModelFile(onnx, async (file) => {
+    const path = cstr(file);
+    return await outAsync(async (p) => {
+      const status = await lib.fn.CreateSession(lib.env, path, opts, p);
+      try {
+        check(lib, status);
+      } catch (error) {
+        throw fail(error as Error);
+      }
+    });
+  });
+}
+
+/** A graph in a native onnxruntime session. */
+export class NativeProgram extends Program {
+  readonly backend = "native" as const;
+  #session: Deno.PointerValue;
+  #names = new Map<string, Uint8Array<ArrayBuffer>>();
+  #deviceMemory: Deno.PointerValue = null;
+  /** Outputs go to host memory even on cuda (the copier that reads device values). */
+  #hostOutputs = false;
+  #copiers = new Map<string, Promise<NativeProgram>>();
+
+  /**
+   * Wraps an open session (see {@linkcode openNative}).
+   *
+   * @param session The `OrtSession*`, now owned.
+   * @param device Where it runs.
+   * @param onnx The model's interface.
+   */
+  constructor(session: Deno.PointerValue, device: ResolvedDevice, onnx: OnnxModel) {
+    super(device, onnx.inputs, onnx.outputs);
+    this.#session = session;
+    for (const spec of [...onnx.inputs, ...onnx.outputs]) {
+      this.#names.set(spec.name, cstr(spec.name));
+    }
+  }
+
+  async runRaw(
+    feeds: Record<string, Feed>,
+    options: RunOptions = {},
+  ): Promise<Record<string, Value>> {
+    this.checkFeeds(feeds);
+    const into = options.into ?? {};
+    for (const [name, value] of Object.entries(into)) {
+      const spec = this.outputs.find((s) => s.name === name);
+      if (!spec) throw new Error(`Cannot write into "${name}": the graph has no such output`);
+      if (value.backend !== "native" || (value as NativeValue).released) {
+        throw new Error(`Cannot write output "${name}" into a released or non-native value`);
+      }
+    }
+    const lib = ort();
+    const session = this.#open();
+    const temps: NativeValue[] = [];
+    const binding = out((p) => check(lib, lib.fn.CreateIoBinding(session, p)));
+    try {
+      for (const spec of this.inputs) {
+        const feed = feeds[spec.name];
+        let value: NativeValue;
+        if (isValue(feed)) value = feed as NativeValue;
+        else {
+          value = NativeValue.fromHost(hostFeed(spec, feed as HostTensor | number));
+          temps.push(value);
+        }
+        check(lib, lib.fn.BindInput(binding, this.#names.get(spec.name)!, value.pointer));
+      }
+      const memory = this.#outputMemory(lib);
+      for (const spec of this.outputs) {
+        const target = into[spec.name] as NativeValue | undefined;
+        const name = this.#names.get(spec.name)!;
+        if (target) check(lib, lib.fn.BindOutput(binding, name, target.pointer));
+        else check(lib, lib.fn.BindOutputToDevice(binding, name, memory));
+      }
+      check(lib, await lib.fn.RunWithBinding(session, null, binding), "onnxruntime run failed");
+      if (this.device === "cuda") check(lib, lib.fn.SynchronizeBoundOutputs(binding));
+      const count = new BigUint64Array(1);
+      const list = out((p) =>
+        check(lib, lib.fn.GetBoundOutputValues(binding, lib.cpuAllocator, p, count))
+      );
+      const view = new Deno.UnsafePointerView(list!);
+      const result: Record<string, Value> = {};
+      this.outputs.forEach((spec, i) => {
+        const pointer = view.getPointer(i * 8);
+        // A value written into an existing one comes back as a second reference: drop it.
+        if (spec.name in into) lib.fn.ReleaseValue(pointer);
+        else result[spec.name] = adopt(lib, pointer, this.device === "cuda" && !this.#hostOutputs);
+      });
+      check(lib, lib.fn.AllocatorFree(lib.cpuAllocator, list));
+      return result;
+    } finally {
+      lib.fn.ReleaseIoBinding(binding);
+      for (const t of temps) t.release();
+    }
+  }
+
+  async read(value: Value): Promise<HostTensor> {
+    const v = value as NativeValue;
+    if (!v.onDevice) return v.toHost();
+    const copier = await this.#copier(v, "host");
+    const { y } = await copier.runRaw({ x: v });
+    try {
+      return (y as NativeValue).toHost();
+    } finally {
+      y.release();
+    }
+  }
+
+  async upload(tensor: HostTensor): Promise<Value> {
+    const host = NativeValue.fromHost(tensor);
+    if (this.device === "cpu") return host;
+    try {
+      const copier = await this.#copier(host, "device");
+      return (await copier.runRaw({ x: host })).y;
+    } finally {
+      host.release();
+    }
+  }
+
+  release(): Promise<void> {
+    const lib = ort();
+    if (this.#session !== null) lib.fn.ReleaseSession(this.#session);
+    this.#session = null;
+    if (this.#deviceMemory !== null) lib.fn.ReleaseMemoryInfo(this.#deviceMemory);
+    this.#deviceMemory = null;
+    return Promise.all([...this.#copiers.values()].map(async (c) => await (await c).release()))
+      .then(() => {});
+  }
+
+  #open(): Deno.PointerValue {
+    if (this.#session === null) throw new Error("This program was already released");
+    return this.#session;
+  }
+
+  /** Where outputs not written into existing values go: CPU memory, or the CUDA device's. */
+  #outputMemory(lib: Ort): Deno.PointerValue {
+    if (this.device === "cpu" || this.#hostOutputs) return lib.cpuMemory;
+    // OrtDeviceAllocator = 0, device 0, OrtMemTypeDefault = 0.
+    this.#deviceMemory ??= out((p) =>
+      check(lib, lib.fn.CreateMemoryInfo(cstr("Cuda"), 0, 0, 0, p))
+    );
+    return this.#deviceMemory;
+  }
+
+  /** An Identity session that moves values of `like`'s dtype and rank to the host or the device. */
+  #copier(like: NativeValue, to: "host" | "device"): Promise<NativeProgram> {
+    const key = `${like.dtype}:${like.shape.length}:${to}`;
+    if (!this.#copiers.has(key)) {
+      const x = input("x", like.shape.map((_, i) => `d${i}`), like.dtype);
+      const onnx = toOnnx({ y: x.stopGradient() });
+      this.#copiers.set(
+        key,
+        openNative(onnx, this.device).then((p) => {
+          p.#hostOutputs = to === "host";
+          return p;
+        }),
+      );
+    }
+    return this.#copiers.get(key)!;
+  }
+}

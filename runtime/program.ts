@@ -1,0 +1,295 @@
+/**
+ * One interface over the two ways this trainer runs an emitted graph: the native backend (the C
+ * API through Deno FFI: values stay in onnxruntime memory, outputs can be written in place) and
+ * onnxruntime-node's JS session (kept for WebGPU, whose `gpu-buffer` tensors it manages).
+ *
+ * Nothing above the runtime knows which backend runs a program: feeds are host tensors, numbers or
+ * {@linkcode Value}s that a program of the same backend returned or uploaded.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { type OnnxModel, toOnnx, type ValueSpec } from "../graph/onnx.ts";
+import { type DType, type HostTensor, type Tensor, toArray } from "../graph/tensor.ts";
+
+/** Devices a user may ask for. */
+export const DEVICES = ["cpu", "cuda", "webgpu", "auto"] as const;
+/** A device a user may ask for (`auto` tries cuda, then webgpu, then cpu). */
+export type Device = typeof DEVICES[number];
+/** A device a session actually runs on. */
+export type ResolvedDevice = Exclude<Device, "auto">;
+/** Which binding runs a program. */
+export type Backend = "native" | "js";
+
+/**
+ * A tensor held by the runtime (host memory owned by onnxruntime, or device memory). Whoever
+ * receives one from {@linkcode Program.runRaw} or {@linkcode Program.upload} releases it.
+ */
+export interface Value {
+  /** The backend that owns it. */
+  readonly backend: Backend;
+  /** Element type. */
+  readonly dtype: DType;
+  /** Concrete sizes. */
+  readonly shape: readonly number[];
+  /** Frees its memory now; the value must not be used afterwards. */
+  release(): void;
+}
+
+/** What a feed may be: a host tensor, a scalar, or a runtime value of the same backend. */
+export type Feed = HostTensor | number | Value;
+
+/** Options for {@linkcode Program.compile}. */
+export interface CompileOptions {
+  /**
+   * Where to run.
+   * @default "cpu"
+   */
+  device?: Device;
+  /**
+   * Which binding runs it.
+   * @default "js" on webgpu, "native" elsewhere
+   */
+  backend?: Backend;
+  /** Outputs to leave in device memory (the JS backend on WebGPU; native values always stay). */
+  keepOnDevice?: string[];
+  /** Forwarded to `toOnnx`: bytes of weights above which external data is used. */
+  externalThreshold?: number;
+}
+
+/** Options of one {@linkcode Program.runRaw} call. */
+export interface RunOptions {
+  /**
+   * Outputs written into existing values (same dtype and shape) instead of fresh ones. The native
+   * backend writes them in place, so a value may also be an input of the same run only when the
+   * graph reads that input before the output's producer (see `inPlaceSafe`); the JS backend swaps
+   * the new tensor into the value after the run.
+   */
+  into?: Record<string, Value>;
+}
+
+/**
+ * Checks a user's device string.
+ *
+ * @param value What the user typed.
+ * @returns The device.
+ * @example
+ * ```ts
+ * import { parseDevice } from "./program.ts";
+ * if (parseDevice("cpu") !== "cpu") throw new Error("unexpected");
+ * ```
+ */
+export function parseDevice(value: string): Device {
+  if ((DEVICES as readonly string[]).includes(value)) return value as Device;
+  throw new Error(`Unknown device "${value}": expected one of ${DEVICES.join(", ")}`);
+}
+
+/** A compiled graph on one device: its declared interface, and runs. */
+export abstract class Program {
+  /** The backend that runs it. */
+  abstract readonly backend: Backend;
+
+  protected constructor(
+    /** Where it runs. */
+    readonly device: ResolvedDevice,
+    /** Graph inputs, in order. */
+    readonly inputs: ValueSpec[],
+    /** Graph outputs, in order. */
+    readonly outputs: ValueSpec[],
+  ) {}
+
+  /**
+   * Emits `outputs` as ONNX and opens a session on `options.device`.
+   *
+   * @param outputs Named result tensors.
+   * @param options Device, backend and placement.
+   * @returns The runnable program.
+   * @example
+   * ```ts
+   * import { input } from "../graph/mod.ts";
+   * import { Program } from "./mod.ts";
+   * const x = input("x", [2]);
+   * const p = await Program.compile({ y: x.mul(3) });
+   * const { y } = await p.run({ x: { dtype: "float32", shape: [2], data: new Float32Array([1, 2]) } });
+   * if (y.data[1] !== 6) throw new Error("unexpected");
+   * await p.release();
+   * ```
+   */
+  static async compile(
+    outputs: Record<string, Tensor>,
+    options: CompileOptions = {},
+  ): Promise<Program> {
+    const onnx = toOnnx(outputs, { externalThreshold: options.externalThreshold });
+    const wanted = options.device ?? "cpu";
+    const candidates: ResolvedDevice[] = wanted === "auto" ? ["cuda", "webgpu", "cpu"] : [wanted];
+    const errors: string[] = [];
+    for (const device of candidates) {
+      const backend = options.backend ?? (device === "webgpu" ? "js" : "native");
+      try {
+        // Imported here: each backend's module extends this class.
+        const program = backend === "native"
+          ? await (await import("./native.ts")).openNative(onnx, device)
+          : await (await import("./js.ts")).openJs(onnx, device, options.keepOnDevice ?? []);
+        if (wanted === "auto") console.error(`device: auto chose ${device}`);
+        return program;
+      } catch (error) {
+        if (wanted !== "auto") throw error;
+        errors.push(`${device}: ${(error as Error).message}`);
+      }
+    }
+    throw new Error(`No device could run the graph: ${errors.join("; ")}`);
+  }
+
+  /**
+   * Runs the graph and reads every output back to the host.
+   *
+   * @param feeds One value per graph input.
+   * @returns Host tensors by output name.
+   */
+  async run(feeds: Record<string, Feed>): Promise<Record<string, HostTensor>> {
+    const raw = await this.runRaw(feeds);
+    const out: Record<string, HostTensor> = {};
+    try {
+      for (const [name, v] of Object.entries(raw)) out[name] = await this.read(v);
+    } finally {
+      for (const v of Object.values(raw)) v.release();
+    }
+    return out;
+  }
+
+  /**
+   * Runs the graph and returns its outputs as runtime values (released by the caller).
+   *
+   * @param feeds One value per graph input.
+   * @param options Outputs to write into existing values.
+   * @returns Values of the outputs not written `into` existing ones, by name.
+   */
+  abstract runRaw(
+    feeds: Record<string, Feed>,
+    options?: RunOptions,
+  ): Promise<Record<string, Value>>;
+
+  /**
+   * Copies a runtime value to the host.
+   *
+   * @param value A value of this program's backend.
+   * @returns Its contents.
+   */
+  abstract read(value: Value): Promise<HostTensor>;
+
+  /**
+   * Copies a host tensor into a new runtime value on this program's device.
+   *
+   * @param tensor The contents.
+   * @returns The value (released by the caller).
+   */
+  abstract upload(tensor: HostTensor): Promise<Value>;
+
+  /** Frees the session. */
+  abstract release(): Promise<void>;
+
+  /** Checks every feed against the declared inputs; names unknown and missing feeds. */
+  protected checkFeeds(feeds: Record<string, Feed>): void {
+    const sizes = new Map<string, [number, string]>();
+    for (const spec of this.inputs) {
+      const feed = feeds[spec.name];
+      if (feed === undefined) throw new Error(`Missing feed for input "${spec.name}"`);
+      if (typeof feed === "number") continue;
+      if (feed.dtype !== spec.dtype) {
+        throw new Error(`Input "${spec.name}" is ${spec.dtype}, got a ${feed.dtype} feed`);
+      }
+      if ("backend" in feed && feed.backend !== this.backend) {
+        throw new Error(
+          `Input "${spec.name}": the value belongs to the ${feed.backend} backend, ` +
+            `this program runs on the ${this.backend} one`,
+        );
+      }
+      checkShape(spec, feed.shape, sizes);
+    }
+    for (const name of Object.keys(feeds)) {
+      if (!this.inputs.some((s) => s.name === name)) {
+        const names = this.inputs.map((s) => s.name);
+        const shown = names.length > 12 ? [...names.slice(0, 12), "…"] : names;
+        throw new Error(
+          `Unknown feed "${name}": the graph's ${names.length} inputs are ${shown.join(", ")}`,
+        );
+      }
+    }
+  }
+}
+
+/**
+ * A host tensor for a feed that is a host tensor or a number.
+ *
+ * @param spec The input it feeds.
+ * @param feed The feed.
+ * @returns The host tensor.
+ */
+export function hostFeed(spec: ValueSpec, feed: HostTensor | number): HostTensor {
+  if (typeof feed !== "number") return feed;
+  return { dtype: spec.dtype, shape: [], data: toArray(spec.dtype, [feed]) };
+}
+
+/** True for a runtime value (as opposed to a host tensor or a number). */
+export function isValue(feed: Feed): feed is Value {
+  return typeof feed !== "number" && "backend" in feed;
+}
+
+function checkShape(
+  spec: ValueSpec,
+  dims: readonly number[],
+  sizes: Map<string, [number, string]>,
+): void {
+  const where = `Input "${spec.name}" [${spec.shape}]`;
+  if (dims.length !== spec.shape.length) {
+    throw new Error(`${where}: got rank ${dims.length} (shape [${dims}])`);
+  }
+  spec.shape.forEach((d, i) => {
+    const got = dims[i];
+    if (typeof d === "number") {
+      if (got !== d) throw new Error(`${where}: axis ${i} has size ${got}, expected ${d}`);
+      return;
+    }
+    const seen = sizes.get(d);
+    if (seen && seen[0] !== got) {
+      throw new Error(`${where}: size "${d}" is ${got} here but ${seen[0]} in ${seen[1]}`);
+    }
+    sizes.set(d, [got, `"${spec.name}"`]);
+  });
+}
+
+/**
+ * Writes a model whose weights are external data to a temporary folder (onnxruntime resolves
+ * external data relative to the model file), opens it, and removes the folder.
+ *
+ * @param onnx The model, with `externalData`.
+ * @param open Opens the model file at the given path.
+ * @returns What `open` returned.
+ */
+export async function withModelFile<T>(
+  onnx: OnnxModel,
+  open: (path: string) => Promise<T>,
+): Promise<T> {
+  const dir = await Deno.makeTempDir({ prefix: "onnx-" });
+  try {
+    await Deno.writeFile(join(dir, "model.onnx"), onnx.model);
+    if (onnx.externalData) {
+      const file = await Deno.open(join(dir, onnx.externalData.file), {
+        write: true,
+        create: true,
+      });
+      try {
+        for (const chunk of onnx.externalData.chunks) {
+          for (let written = 0; written < chunk.length;) {
+            written += await file.write(chunk.subarray(written));
+          }
+        }
+      } finally {
+        file.close();
+      }
+    }
+    return await open(join(dir, "model.onnx"));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}

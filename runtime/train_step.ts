@@ -1,0 +1,496 @@
+/**
+ * A whole training step as compiled graphs whose parameters and optimizer state stay in runtime
+ * memory: a gradient graph (forward, loss, backward, global gradient norm) and an update graph
+ * (AdamW or SGD), run one after the other.
+ *
+ * Per step only the batch goes in and only scalars (loss, metrics, gradient norm) come out. The
+ * split is what makes in-place updates safe and skipping free: the host sees the loss and the
+ * norm before anything is updated, so a non-finite step simply does not run the update graph,
+ * and the update graph, whose only readers of each parameter and moment are that parameter's own
+ * update, writes them in place (checked per output by `inPlaceSafe`). Clipping and the 1/n of
+ * gradient accumulation are one scalar the host computes from the norm, folded into the update.
+ *
+ * Gradient accumulation runs the gradient graph on the first micro-batch and an "accumulate"
+ * graph (gradient buffers += this micro-batch's) on the others: with equal-size micro-batches and
+ * a mean loss, the result is the full batch's.
+ *
+ * @module
+ */
+import { grad } from "../graph/autodiff.ts";
+import { type OptimizerConfig, stateSlots, update } from "../graph/optim.ts";
+import { sqrt } from "../graph/ops.ts";
+import { arrayFor, type HostTensor, input, type Tensor } from "../graph/tensor.ts";
+import { inPlaceSafe } from "./in_place.ts";
+import {
+  type Backend,
+  type Device,
+  type Feed,
+  isValue,
+  Program,
+  type ResolvedDevice,
+  type Value,
+} from "./program.ts";
+
+/** Options for {@linkcode TrainStep.create}. */
+export interface TrainStepOptions {
+  /** Scalar loss of one micro-batch (a mean over its examples). */
+  loss: Tensor;
+  /** Trainable parameters: graph inputs with static shapes. */
+  params: Tensor[];
+  /**
+   * Graph inputs held in runtime memory but not trained (no gradient, no optimizer state), in
+   * their own dtype — e.g. a LoRA model's frozen base weights in bfloat16. Set them with
+   * {@linkcode TrainStep.setFrozen}.
+   */
+  frozen?: Tensor[];
+  /** Scalars reported each step, averaged over micro-batches. */
+  metrics?: Record<string, Tensor>;
+  /**
+   * Optimizer and its hyperparameters.
+   * @default { name: "adamw" }
+   */
+  optimizer?: OptimizerConfig;
+  /** Global gradient-norm clipping threshold; 0 or absent: none. */
+  maxGradNorm?: number;
+  /**
+   * Which parameters get weight decay.
+   * @default matrices and embeddings (rank ≥ 2), not biases or norm scales, as HF Trainer
+   */
+  decay?: (param: Tensor) => boolean;
+  /**
+   * Where to run.
+   * @default "cpu"
+   */
+  device?: Device;
+  /**
+   * Which binding runs the graphs.
+   * @default "js" on webgpu, "native" elsewhere
+   */
+  backend?: Backend;
+  /**
+   * Write updated parameters, moments and accumulated gradients into their own buffers where
+   * `inPlaceSafe` proves it safe; false: fresh buffers each step (the previous ones freed).
+   * @default true
+   */
+  inPlace?: boolean;
+}
+
+/** What one optimizer step reports. */
+export interface StepResult {
+  /** Mean loss over the micro-batches. */
+  loss: number;
+  /** Global gradient norm before clipping. */
+  gradNorm: number;
+  /** True when the loss or the gradients were not finite and the update was skipped. */
+  skipped: boolean;
+  /** The requested metrics, averaged over micro-batches. */
+  metrics: Record<string, number>;
+}
+
+/** Parameters and optimizer state, for checkpoints and resuming. */
+export interface TrainState {
+  /** Optimizer steps taken. */
+  step: number;
+  /** Parameter values by name. */
+  params: Record<string, HostTensor>;
+  /** Optimizer state by slot ("m", "v") then parameter name. */
+  slots: Record<string, Record<string, HostTensor>>;
+}
+
+const next = (name: string) => `${name}::next`;
+const slot = (name: string, s: string) => `${name}::${s}`;
+const gradOf = (name: string) => `${name}::grad`;
+
+interface Compiled {
+  program: Program;
+  /** State output name → name of the resident value it becomes. */
+  targets: Record<string, string>;
+  /** The state outputs written into their resident value's own buffer. */
+  inPlace: Set<string>;
+}
+
+/** A compiled train step holding the current parameters and optimizer state. */
+export class TrainStep {
+  /**
+   * Resident values: parameters, optimizer slots, gradient buffers and frozen inputs by name;
+   * host tensors until the next step uploads them.
+   */
+  #values = new Map<string, Value | HostTensor>();
+  #accumulate?: Promise<Compiled>;
+  #step = 0;
+
+  private constructor(
+    readonly options: TrainStepOptions,
+    readonly slots: string[],
+    /** The backward graph, built once and shared by the gradient and accumulation graphs. */
+    private readonly grads: Tensor[],
+    private readonly gradients: Compiled,
+    private readonly apply: Compiled,
+  ) {}
+
+  /**
+   * Builds and compiles the gradient and update graphs (the accumulation graph on first use).
+   *
+   * @param options Loss, parameters, optimizer and device.
+   * @returns A train step with no parameter values yet: call {@linkcode setParams}.
+   * @example
+   * ```ts
+   * import { input } from "../graph/mod.ts";
+   * import { TrainStep } from "./mod.ts";
+   * const w = input("w", [2]);
+   * const step = await TrainStep.create({ loss: w.mul(w).sum(), params: [w] });
+   * await step.setParams({ w: { dtype: "float32", shape: [2], data: new Float32Array([1, -1]) } });
+   * const { loss } = await step.step({}, { lr: 0.1 });
+   * if (loss !== 2) throw new Error("unexpected");
+   * await step.release();
+   * ```
+   */
+  static async create(options: TrainStepOptions): Promise<TrainStep> {
+    const config = options.optimizer ?? { name: "adamw" };
+    for (const p of [...options.params, ...options.frozen ?? []]) {
+      if (p.op !== "Input" || !p.shape.every((d) => typeof d === "number")) {
+        throw new Error(`Parameter ${p.name ?? p} must be an input with a static shape`);
+      }
+    }
+    for (const [name, m] of Object.entries(options.metrics ?? {})) {
+      if (m.rank !== 0) throw new Error(`Metric "${name}" must be a scalar, got ${m}`);
+    }
+    const grads = grad(options.loss, options.params);
+    const gradOutputs: Record<string, Tensor> = {
+      loss: options.loss,
+      ...options.metrics,
+      grad_norm: globalNorm(grads),
+    };
+    options.params.forEach((p, i) => gradOutputs[gradOf(p.name!)] = grads[i]);
+    const compile = { device: options.device, backend: options.backend };
+    const gradients = await compiled(
+      gradOutputs,
+      compile,
+      options,
+      (name) => name.endsWith("::grad") ? name : undefined,
+    );
+    const apply = await compiled(
+      updateGraph(options, config),
+      compile,
+      options,
+      (name) => name.endsWith("::next") ? name.slice(0, -"::next".length) : undefined,
+    );
+    return new TrainStep(options, stateSlots(config), grads, gradients, apply);
+  }
+
+  /** Where the step runs. */
+  get device(): ResolvedDevice {
+    return this.gradients.program.device;
+  }
+
+  /** Names of the inputs a micro-batch must feed: the loss's inputs other than held values. */
+  get dataInputs(): string[] {
+    const held = new Set(
+      [...this.options.params, ...this.options.frozen ?? []].map((p) => p.name!),
+    );
+    return this.gradients.program.inputs.map((s) => s.name).filter((n) => !held.has(n));
+  }
+
+  /** Optimizer steps taken so far (skipped updates do not count). */
+  get stepCount(): number {
+    return this.#step;
+  }
+
+  /**
+   * Sets every parameter and zeroes the optimizer state.
+   *
+   * @param values Host values by parameter name.
+   */
+  setParams(values: Record<string, HostTensor>): void {
+    const slots: Record<string, Record<string, HostTensor>> = {};
+    for (const s of this.slots) slots[s] = {};
+    for (const p of this.options.params) {
+      for (const s of this.slots) slots[s][p.name!] = zeros(p);
+    }
+    this.loadState({ step: 0, params: values, slots });
+  }
+
+  /**
+   * Restores parameters, optimizer state and the step count.
+   *
+   * @param state What {@linkcode readState} returned.
+   */
+  loadState(state: TrainState): void {
+    for (const p of this.options.params) {
+      const value = state.params[p.name!];
+      if (!value) throw new Error(`No value for parameter "${p.name}"`);
+      checkValue(p, value, "Parameter");
+      for (const s of this.slots) {
+        if (!state.slots[s]?.[p.name!]) {
+          throw new Error(`No optimizer state "${s}" for parameter "${p.name}"`);
+        }
+      }
+    }
+    for (const p of this.options.params) {
+      this.#hold(p.name!, state.params[p.name!]);
+      for (const s of this.slots) this.#hold(slot(p.name!, s), state.slots[s][p.name!]);
+      if (!this.#values.has(gradOf(p.name!))) this.#hold(gradOf(p.name!), zeros(p));
+    }
+    this.#step = state.step;
+  }
+
+  /**
+   * Sets the frozen inputs (see {@linkcode TrainStepOptions.frozen}), kept in their own dtype
+   * (float16 and bfloat16 as bit patterns in a `Uint16Array`).
+   *
+   * @param values Host values by input name.
+   */
+  setFrozen(values: Record<string, HostTensor>): void {
+    const frozen = this.options.frozen ?? [];
+    for (const name of Object.keys(values)) {
+      if (!frozen.some((f) => f.name === name)) {
+        throw new Error(`"${name}" is not a frozen input of this step: declare it in frozen`);
+      }
+    }
+    for (const f of frozen) {
+      const value = values[f.name!];
+      if (!value) throw new Error(`No value for frozen input "${f.name}"`);
+      checkValue(f, value, "Frozen input");
+    }
+    for (const f of frozen) this.#hold(f.name!, values[f.name!]);
+  }
+
+  /**
+   * One optimizer step over one or more equal-size micro-batches.
+   *
+   * @param batches Feeds of one micro-batch, or a list of them (gradient accumulation).
+   * @param schedule `lr`: this step's learning rate.
+   * @returns Loss, gradient norm, skip flag and metrics.
+   */
+  async step(
+    batches: Record<string, Feed> | Record<string, Feed>[],
+    schedule: { lr: number },
+  ): Promise<StepResult> {
+    const list = Array.isArray(batches) ? batches : [batches];
+    if (list.length === 0) throw new Error("step() needs at least one micro-batch");
+    if (!this.#values.has(this.options.params[0].name!)) {
+      throw new Error("No parameter values: call setParams() or loadState() first");
+    }
+    await this.#upload();
+    const sums: Record<string, number> = {};
+    let gradNorm = NaN;
+    for (const [i, batch] of list.entries()) {
+      const stage = i === 0 ? this.gradients : await this.#accumulation();
+      const scalars = await this.#run(stage, batch);
+      for (const [name, value] of Object.entries(scalars)) {
+        if (name === "grad_norm") gradNorm = value / list.length;
+        else sums[name] = (sums[name] ?? 0) + value;
+      }
+    }
+    const { loss, ...metrics } = Object.fromEntries(
+      Object.entries(sums).map(([k, v]) => [k, v / list.length]),
+    );
+    // A non-finite loss or gradient would poison every parameter: the update is not run at all.
+    const skipped = !Number.isFinite(gradNorm) || !Number.isFinite(loss);
+    if (!skipped) {
+      const clip = this.options.maxGradNorm
+        ? Math.max(1, (gradNorm + 1e-6) / this.options.maxGradNorm)
+        : 1;
+      const scalars = { lr: schedule.lr, step: this.#step + 1, grad_scale: 1 / list.length / clip };
+      await this.#run(this.apply, only(this.apply.program, scalars));
+      this.#step++;
+    }
+    return { loss, gradNorm, skipped, metrics };
+  }
+
+  /**
+   * The parameters and frozen inputs as feeds, shared with other programs of the same backend
+   * (evaluation, generation) without copies. Updated in place by later steps; with `inPlace:
+   * false` a step replaces (and frees) them, so take them again after each step.
+   *
+   * @returns Values by input name.
+   */
+  paramFeeds(): Record<string, Feed> {
+    const names = [...this.options.params, ...this.options.frozen ?? []].map((p) => p.name!);
+    return Object.fromEntries(
+      names.filter((n) => this.#values.has(n)).map((n) => [
+        n,
+        this.#values.get(n)!,
+      ]),
+    );
+  }
+
+  /**
+   * Copies parameters and optimizer state to the host (checkpoints only: a full read-back).
+   *
+   * @returns The state, loadable by {@linkcode loadState}.
+   */
+  async readState(): Promise<TrainState> {
+    const state: TrainState = { step: this.#step, params: {}, slots: {} };
+    for (const s of this.slots) state.slots[s] = {};
+    const read = async (name: string) => {
+      const v = this.#values.get(name)!;
+      return isValue(v) ? await this.gradients.program.read(v) : copy(v);
+    };
+    for (const p of this.options.params) {
+      state.params[p.name!] = await read(p.name!);
+      for (const s of this.slots) state.slots[s][p.name!] = await read(slot(p.name!, s));
+    }
+    return state;
+  }
+
+  /** Frees the sessions and every resident value. */
+  async release(): Promise<void> {
+    for (const v of this.#values.values()) if (isValue(v)) v.release();
+    this.#values.clear();
+    await this.gradients.program.release();
+    await this.apply.program.release();
+    if (this.#accumulate) await (await this.#accumulate).program.release();
+  }
+
+  /** Replaces the resident value `name` with `t` (uploaded by the next step). */
+  #hold(name: string, t: HostTensor): void {
+    this.#release(name);
+    this.#values.set(name, t);
+  }
+
+  #release(name: string): void {
+    const old = this.#values.get(name);
+    if (old && isValue(old)) old.release();
+  }
+
+  /** Copies every value still on the host into runtime memory. */
+  async #upload(): Promise<void> {
+    for (const [name, v] of this.#values) {
+      if (!isValue(v)) this.#values.set(name, await this.gradients.program.upload(v));
+    }
+  }
+
+  /**
+   * Runs one stage with the batch plus every resident value it reads, writes its state outputs
+   * into their resident values (in place, or by replacing them), and returns its scalars.
+   */
+  async #run(stage: Compiled, feeds: Record<string, Feed>): Promise<Record<string, number>> {
+    const { program, targets, inPlace } = stage;
+    const all: Record<string, Feed> = { ...feeds };
+    for (const spec of program.inputs) {
+      const held = this.#values.get(spec.name);
+      if (held && !(spec.name in feeds)) all[spec.name] = held;
+    }
+    const into: Record<string, Value> = {};
+    for (const output of inPlace) into[output] = this.#values.get(targets[output])! as Value;
+    const raw = await program.runRaw(all, { into });
+    const scalars: Record<string, number> = {};
+    try {
+      for (const [name, value] of Object.entries(raw)) {
+        const target = targets[name];
+        if (target !== undefined) {
+          // Out of place: the fresh buffer becomes the resident value.
+          this.#release(target);
+          this.#values.set(target, value);
+          delete raw[name];
+        } else scalars[name] = (await program.read(value)).data[0] as number;
+      }
+    } finally {
+      for (const v of Object.values(raw)) v.release();
+    }
+    return scalars;
+  }
+
+  #accumulation(): Promise<Compiled> {
+    this.#accumulate ??= (async () => {
+      const { options } = this;
+      const outputs: Record<string, Tensor> = { loss: options.loss, ...options.metrics };
+      const sums = options.params.map((p, i) =>
+        input(gradOf(p.name!), p.shape, p.dtype).add(this.grads[i])
+      );
+      outputs.grad_norm = globalNorm(sums);
+      options.params.forEach((p, i) => outputs[next(gradOf(p.name!))] = sums[i]);
+      return await compiled(
+        outputs,
+        { device: options.device, backend: options.backend },
+        options,
+        (name) => name.endsWith("::grad::next") ? name.slice(0, -"::next".length) : undefined,
+      );
+    })();
+    return this.#accumulate;
+  }
+}
+
+/**
+ * Compiles `outputs` and decides, per state output, whether it is written into its resident value
+ * (in place) or into a fresh buffer that replaces it.
+ */
+async function compiled(
+  outputs: Record<string, Tensor>,
+  compile: { device?: Device; backend?: Backend },
+  options: TrainStepOptions,
+  target: (output: string) => string | undefined,
+): Promise<Compiled> {
+  const targets: Record<string, string> = {};
+  for (const name of Object.keys(outputs)) {
+    const resident = target(name);
+    if (resident !== undefined) targets[name] = resident;
+  }
+  const program = await Program.compile(outputs, {
+    ...compile,
+    keepOnDevice: Object.keys(targets),
+  });
+  const inPlace = new Set<string>();
+  for (const [name, resident] of Object.entries(targets)) {
+    // A buffer that no input of this graph reads can always be written; one that is read only
+    // when the graph provably reads it before the write (and the caller allows it).
+    const read = program.inputs.some((s) => s.name === resident);
+    if (!read || (options.inPlace !== false && inPlaceSafe(outputs, resident, outputs[name]))) {
+      inPlace.add(name);
+    }
+  }
+  return { program, targets, inPlace };
+}
+
+/** The update graph: parameters and optimizer state in, their next values out. */
+function updateGraph(options: TrainStepOptions, config: OptimizerConfig): Record<string, Tensor> {
+  const dtype = options.params[0].dtype;
+  const lr = input("lr", [], dtype);
+  const step = input("step", [], dtype);
+  const gradScale = input("grad_scale", [], dtype);
+  const decay = options.decay ?? ((p: Tensor) => p.rank >= 2);
+  const outputs: Record<string, Tensor> = {};
+  for (const p of options.params) {
+    const state: Record<string, Tensor> = {};
+    for (const s of stateSlots(config)) state[s] = input(slot(p.name!, s), p.shape, p.dtype);
+    const g = input(gradOf(p.name!), p.shape, p.dtype);
+    const updated = update(config, { param: p, grad: g, state, decay: decay(p) }, {
+      lr,
+      step,
+      gradScale,
+    });
+    outputs[next(p.name!)] = updated.param;
+    for (const s of Object.keys(state)) outputs[next(slot(p.name!, s))] = updated.state[s];
+  }
+  return outputs;
+}
+
+/** √(Σ g²) over every gradient. */
+function globalNorm(grads: Tensor[]): Tensor {
+  let squares = grads[0].mul(grads[0]).sum();
+  for (const g of grads.slice(1)) squares = squares.add(g.mul(g).sum());
+  return sqrt(squares);
+}
+
+/** The scalar feeds `program` takes (SGD leaves `step` unused, so it is not an input). */
+function only(program: Program, feeds: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(feeds).filter(([name]) => program.inputs.some((spec) => spec.name === name)),
+  );
+}
+
+function checkValue(p: Tensor, value: HostTensor, what: string): void {
+  if (value.shape.join() !== p.shape.join() || value.dtype !== p.dtype) {
+    throw new Error(`${what} "${p.name}" is ${p}, got ${value.dtype}[${value.shape}]`);
+  }
+}
+
+function copy(t: HostTensor): HostTensor {
+  return { dtype: t.dtype, shape: [...t.shape], data: t.data.slice() };
+}
+
+function zeros(p: Tensor): HostTensor {
+  const shape = p.shape as number[];
+  return { dtype: p.dtype, shape, data: arrayFor(p.dtype, shape.reduce((a, b) => a * b, 1)) };
+}
