@@ -117,6 +117,7 @@ export async function train(
   const modelId = String(config.model);
   const [tokenizer, policy] = await Promise.all([loadTokenizer(modelId), loadModel(modelId)]);
   say(`Tokenizer: vocab ${tokenizer.vocabSize}, chat template: ${tokenizer.chatTemplateSource}`);
+  if (tokenizer.templateWarning) console.error(tokenizer.templateWarning);
   const kind = algo.data === "both" ? "unpaired" : algo.data;
   // Online losses only need prompts: a prompt-only dataset is read as such.
   const prompts = algo.online
@@ -253,7 +254,7 @@ export async function train(
     const prompts = data.eval.slice(0, 3).map((e) => e.promptIds);
     const outs = await generator.generate(step.paramFeeds(), prompts, {
       max_new_tokens: 48,
-      eos_token_id: tokenizer.eosTokenId,
+      eos_token_id: [...tokenizer.stopTokenIds],
       pad_token_id: padTokenId,
     });
     const lines = outs.map((ids, i) =>

@@ -154,8 +154,10 @@ export async function dataReport(args: string[]): Promise<string> {
       special(tokenizer.bosTokenId)
     }, ` +
       `EOS ${special(tokenizer.eosTokenId)}, pad ${special(tokenizer.padTokenId)}, ` +
-      `chat template: ${tokenizer.chatTemplateSource}`,
+      `chat template: ${tokenizer.chatTemplateSource}; ` +
+      `completions end with ${tokenizer.stopTokenIds.map(special).join(" or ")}`,
   );
+  if (tokenizer.templateWarning) out.push(tokenizer.templateWarning);
   out.push(
     `Truncation: max_length ${config.max_length}, max_prompt_length ${
       config.max_prompt_length ?? "-"

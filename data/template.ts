@@ -4,12 +4,33 @@
  *   prompt (or the base-model fallback of `model/tokenizer.ts`); a completion is what rendering
  *   prompt + completion adds after the rendered prompt (the template must extend the prompt);
  * - text prompts and completions (formats `text`, `hh_rlhf`) are used as they are, with no template;
- * - the prompt is tokenized once and shared by both completions;
+ * - the prompt is tokenized once and shared by both completions; a completion's ids are those of
+ *   prompt + completion after the prompt's ids (TRL's way: a SentencePiece tokenizer marks the
+ *   start of a text, so a completion tokenized alone would start differently); where a token
+ *   spans the boundary, the completion is tokenized on its own;
  * - BOS appears at most once, at the start of the prompt, and only if the tokenizer adds one
  *   (a template that writes BOS itself does not get a second);
- * - each completion ends with EOS exactly once: whitespace the template puts after the EOS
- *   (ChatML's `<|im_end|>\n` when EOS is `<|im_end|>`) is dropped, and EOS is appended if missing;
+ * - each completion ends exactly once with a token generation stops on (`Tokenizer.stopTokenIds`:
+ *   EOS and generation_config.json's `eos_token_id` list);
  * - pre-tokenized examples pass through untouched.
+ *
+ * Tested against ids TRL 1.13 computes itself (tests/data/trl_parity_test.ts, fixtures by
+ * tools/make_tokenization_fixtures.py) for Qwen3 (ChatML, 151,669 ids), Llama-3 base and a
+ * template-less Llama-2 tokenizer; prompts are identical, and completions differ only where
+ * this project deliberately does:
+ * 1. Cut after the end of turn: TRL keeps what the template writes after the end-of-turn token
+ *    (ChatML's "\n" after `<|im_end|>`); here the completion stops at the token, because a
+ *    generation stops there and never produces the "\n".
+ * 2. An unconditional suffix is cut: a template that renders text after the last assistant turn
+ *    even without `add_generation_prompt` (Llama-3 base's variant appends
+ *    `<|start_header_id|>assistant<|end_header_id|>\n\n`) would teach the model to open a new
+ *    turn; it is cut and `deno task data` warns once (`Tokenizer.templateWarning`).
+ * 3. EOS after a non-stopping end of turn: when the template's end-of-turn token is not a stop
+ *    token (Llama-3 base: turns end with `<|eot_id|>`, EOS is `<|end_of_text|>`, no
+ *    generation_config.json list) the completion gets EOS after it, so a trained model stops.
+ * 4. Truncation: TRL 1.13 truncates `keep_start` by default and has no `max_prompt_length`; this
+ *    project defaults to `keep_end` (drop the prompt's start, keep the completion) and has
+ *    `max_prompt_length` (data/truncate.ts). The parity fixtures are untruncated.
  *
  * @module
  */
@@ -87,12 +108,41 @@ export function encodePrompt(tokenizer: Tokenizer, text: string): number[] {
   return hadBos || tokenizer.addsBos ? [bos, ...ids.slice(start)] : ids;
 }
 
+/** `ids` without their leading BOS tokens. */
+function withoutBos(tokenizer: Tokenizer, ids: number[]): number[] {
+  let start = 0;
+  while (start < ids.length && ids[start] === tokenizer.bosTokenId) start++;
+  return start ? ids.slice(start) : ids;
+}
+
+/** The ids of `text` as it follows the prompt: prompt + text tokenized together, minus the prompt. */
+function idsAfterPrompt(
+  tokenizer: Tokenizer,
+  text: string,
+  prompt?: { text: string; ids: number[] },
+): number[] {
+  const alone = () => withoutBos(tokenizer, tokenizer.encode(text, { addSpecialTokens: false }));
+  if (!prompt) return alone();
+  const promptIds = withoutBos(tokenizer, prompt.ids);
+  const joint = withoutBos(
+    tokenizer,
+    tokenizer.encode(prompt.text + text, { addSpecialTokens: false }),
+  );
+  for (let i = 0; i < promptIds.length; i++) {
+    if (joint[i] !== promptIds[i]) return alone(); // A token spans the boundary.
+  }
+  return joint.slice(promptIds.length);
+}
+
 /**
- * Tokenizes a completion so that it ends with EOS exactly once.
+ * Tokenizes a completion so that it ends exactly once with a token generation stops on: the
+ * template's suffix after the end-of-turn token and whitespace after the last end-of-turn or
+ * stop token are cut, and EOS is appended unless the completion already ends with a stop token.
  *
  * @param tokenizer The tokenizer.
  * @param text The completion text.
- * @returns The completion's token ids, ending with `tokenizer.eosTokenId`.
+ * @param options `prompt`: the rendered prompt and its ids, which the completion is tokenized after.
+ * @returns The completion's token ids, ending with one of `tokenizer.stopTokenIds`.
  *
  * @example
  * ```ts
@@ -103,15 +153,23 @@ export function encodePrompt(tokenizer: Tokenizer, text: string): number[] {
  * equal(ids.filter((id) => id === tok.eosTokenId).length, 1);
  * ```
  */
-export function encodeCompletion(tokenizer: Tokenizer, text: string): number[] {
-  const eos = tokenizer.eosTokenId;
-  const ids = tokenizer.encode(text, { addSpecialTokens: false });
-  while (ids.length && ids[0] === tokenizer.bosTokenId) ids.shift();
-  const lastEos = ids.lastIndexOf(eos);
-  if (lastEos >= 0 && tokenizer.decode(ids.slice(lastEos + 1)).trim() === "") {
-    ids.length = lastEos + 1; // The template's separator after the end of turn.
+export function encodeCompletion(
+  tokenizer: Tokenizer,
+  text: string,
+  options: { prompt?: { text: string; ids: number[] } } = {},
+): number[] {
+  const { tokenId: endOfTurn, suffix } = tokenizer.turnEnd;
+  if (endOfTurn !== null && suffix && text.endsWith(tokenizer.tokenText(endOfTurn) + suffix)) {
+    text = text.slice(0, -suffix.length);
   }
-  if (ids.at(-1) !== eos) ids.push(eos);
+  const ids = idsAfterPrompt(tokenizer, text, options.prompt);
+  const stops = new Set(tokenizer.stopTokenIds);
+  let last = ids.length - 1;
+  while (last >= 0 && !stops.has(ids[last]) && ids[last] !== endOfTurn) last--;
+  if (last >= 0 && tokenizer.decode(ids.slice(last + 1)).trim() === "") {
+    ids.length = last + 1; // The template's separator after the end of turn.
+  }
+  if (!stops.has(ids.at(-1)!)) ids.push(tokenizer.eosTokenId);
   return ids;
 }
 
@@ -148,20 +206,22 @@ export function tokenizeExample(example: ParsedExample, tokenizer: Tokenizer): T
   }
   if (example.kind === "paired") {
     const r = renderTexts(tokenizer, example.prompt, [example.chosen, example.rejected]);
+    const prompt = { text: r.prompt, ids: encodePrompt(tokenizer, r.prompt) };
     return {
       kind: "paired",
-      promptIds: encodePrompt(tokenizer, r.prompt),
-      chosenIds: encodeCompletion(tokenizer, r.completions[0]),
-      rejectedIds: encodeCompletion(tokenizer, r.completions[1]),
+      promptIds: prompt.ids,
+      chosenIds: encodeCompletion(tokenizer, r.completions[0], { prompt }),
+      rejectedIds: encodeCompletion(tokenizer, r.completions[1], { prompt }),
       ...(example.extras ? { extras: example.extras } : {}),
       row: example.row,
     };
   }
   const r = renderTexts(tokenizer, example.prompt, [example.completion]);
+  const prompt = { text: r.prompt, ids: encodePrompt(tokenizer, r.prompt) };
   return {
     kind: "unpaired",
-    promptIds: encodePrompt(tokenizer, r.prompt),
-    completionIds: encodeCompletion(tokenizer, r.completions[0]),
+    promptIds: prompt.ids,
+    completionIds: encodeCompletion(tokenizer, r.completions[0], { prompt }),
     label: example.label,
     row: example.row,
   };

@@ -18,6 +18,7 @@
 import { AutoTokenizer, env as transformersEnv } from "@huggingface/transformers";
 import { findChatTemplate } from "./chat_template.ts";
 import { hubDownloadMatching, type HubOptions, isHubId } from "./hub.ts";
+import { probeTurnEnd, readStopTokenIds, suffixWarning, type TurnEnd } from "./turn_end.ts";
 
 /** One chat message, as in the `messages` of a chat template. */
 export interface ChatMessage {
@@ -39,6 +40,12 @@ export interface Tokenizer {
   readonly chatTemplateSource: string;
   readonly bosTokenId: number | null;
   readonly eosTokenId: number;
+  /** What generation stops on and every completion ends with: EOS + generation_config.json's `eos_token_id`. */
+  readonly stopTokenIds: readonly number[];
+  /** The template's end-of-turn token and the suffix it renders after the last assistant turn. */
+  readonly turnEnd: TurnEnd;
+  /** A one-line warning when the template renders text after the last assistant turn, else null. */
+  readonly templateWarning: string | null;
   readonly padTokenId: number;
   /** Number of token ids (highest id + 1, special tokens included). */
   readonly vocabSize: number;
@@ -166,18 +173,22 @@ export async function loadTokenizer(
   const hf = await AutoTokenizer.from_pretrained(absolute, {
     local_files_only: true,
   }) as unknown as HfTokenizer;
-  return wrap(hf, absolute, await findChatTemplate(absolute));
-}
-
-function wrap(
-  hf: HfTokenizer,
-  dir: string,
-  chat: { template: string | null; source: string },
-): Tokenizer {
   const eos = hf.eos_token_id;
   if (eos === null || eos === undefined) {
     throw new Error(`Tokenizer has no EOS token: set "eos_token" in ${dir}/tokenizer_config.json`);
   }
+  return wrap(hf, {
+    chat: await findChatTemplate(absolute),
+    eos,
+    stopTokenIds: await readStopTokenIds(absolute, eos),
+  });
+}
+
+function wrap(
+  hf: HfTokenizer,
+  files: { chat: { template: string | null; source: string }; eos: number; stopTokenIds: number[] },
+): Tokenizer {
+  const { chat, eos } = files;
   const pad = hf.pad_token_id ?? eos; // transformers.js already falls back to EOS; keep it explicit.
   const bos = hf.bos_token_id ?? null;
   const vocab = hf.get_vocab();
@@ -189,6 +200,21 @@ function wrap(
   const template = chat.template;
   const probe = hf.encode("a", { add_special_tokens: true });
   const addsBos = bos !== null && probe[0] === bos;
+  const specialTokenIds = [...hf.all_special_ids];
+  const tokenText = (id: number) => hf.decode([id], { skip_special_tokens: false });
+  const turnEnd: TurnEnd = template === null ? { tokenId: null, suffix: "" } : probeTurnEnd(
+    (messages) =>
+      hf.apply_chat_template(messages, {
+        tokenize: false,
+        add_generation_prompt: false,
+        chat_template: template,
+      }),
+    {
+      encode: (text) => hf.encode(text, { add_special_tokens: false }),
+      specialTokenIds,
+      tokenText,
+    },
+  );
   return {
     encode: (text, options = {}) =>
       hf.encode(text, { add_special_tokens: options.addSpecialTokens ?? true }),
@@ -208,10 +234,13 @@ function wrap(
       : chat.source,
     bosTokenId: bos,
     eosTokenId: eos,
+    stopTokenIds: files.stopTokenIds,
+    turnEnd,
+    templateWarning: suffixWarning(turnEnd),
     padTokenId: pad,
     vocabSize,
-    specialTokenIds: [...hf.all_special_ids],
+    specialTokenIds,
     addsBos,
-    tokenText: (id) => hf.decode([id], { skip_special_tokens: false }),
+    tokenText,
   };
 }

@@ -76,7 +76,7 @@ export async function judgePairs(
     temperature: sampling.temperature,
     top_p: sampling.top_p,
     max_new_tokens: sampling.max_new_tokens,
-    eos_token_id: tokenizer.eosTokenId,
+    eos_token_id: [...tokenizer.stopTokenIds],
     pad_token_id: tokenizer.padTokenId,
     seed,
   });

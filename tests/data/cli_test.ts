@@ -76,6 +76,6 @@ Deno.test("dataReport() names the chat template file of a transformers 5 folder"
     "--limit",
     "1",
   ]);
-  match(report, /chat template: chat_template\.jinja\n/);
+  match(report, /chat template: chat_template\.jinja; completions end with 510 "<\|im_end\|>"\n/);
   match(report, /templated prompt: "<\|im_start\|>USER: /);
 });

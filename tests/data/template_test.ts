@@ -149,3 +149,35 @@ Deno.test("tokenizeExample() keeps pre-tokenized ids and rejects ids outside the
     (e: unknown) => e instanceof SkipRow && e.reason === "bad_token_ids",
   );
 });
+
+Deno.test("encodeCompletion() ends on any stop token of generation_config.json, once", async () => {
+  const dir = await tinyVariant(() => {});
+  // <|endoftext|> (508) is a second stop token, as in Qwen's generation_config.json.
+  await Deno.writeTextFile(`${dir}/generation_config.json`, '{"eos_token_id": [510, 508]}');
+  const stops = await loadTokenizer(dir);
+  deepStrictEqual(stops.stopTokenIds, [EOS, BOS]);
+  deepStrictEqual(encodeCompletion(stops, "4<|endoftext|>\n"), [...raw("4"), BOS]);
+  deepStrictEqual(encodeCompletion(stops, "4"), [...raw("4"), EOS]);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("tokenizeExample() cuts a suffix the template renders after every conversation", async () => {
+  const dir = await tinyVariant((_, config) => {
+    // The template's turn end is <|endoftext|>, not the EOS <|im_end|>; the header follows always.
+    config.chat_template =
+      "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|endoftext|>{% endfor %}{{ '<|im_start|>assistant\\n' }}";
+  });
+  const variant = await loadTokenizer(dir);
+  equal(variant.turnEnd.tokenId, BOS);
+  equal(variant.turnEnd.suffix, "<|im_start|>assistant\n");
+  const ex = tokenizeExample({
+    kind: "unpaired",
+    prompt: [user("Hi")],
+    completion: [assistant("Hello")],
+    label: true,
+    row: 0,
+  }, variant);
+  // Cut after the turn end; EOS follows because <|endoftext|> is not a stop token here.
+  deepStrictEqual(ex.kind === "unpaired" && ex.completionIds, [...raw("Hello"), BOS, EOS]);
+  await Deno.remove(dir, { recursive: true });
+});

@@ -109,3 +109,10 @@ Deno.test("loadTokenizer() loads a 151k-entry vocabulary (Qwen's size) without a
   equal(tok.decode(tok.encode("What is 2 + 2?")), "What is 2 + 2?");
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("loadTokenizer() names generation_config.json when its eos_token_id is malformed", async () => {
+  const dir = await tinyVariant(() => {});
+  await Deno.writeTextFile(`${dir}/generation_config.json`, '{"eos_token_id": "x"}');
+  await rejects(loadTokenizer(dir), /Bad "eos_token_id" in .*generation_config\.json/);
+  await Deno.remove(dir, { recursive: true });
+});
