@@ -9,18 +9,21 @@
  *   deno task train --config configs/dpo.yaml          # the seed's OLMo-2 1B setup
  *   deno task train --resume out/run                   # continue from the latest checkpoint
  *
- * The loop branches on the algorithm's `needsReference` and `data`, never on its name.
+ * As nanoGPT's train.py: small phase functions (`setup`, `evaluate`, `sample`, `save`,
+ * `optimizerStep`, `logWindow`, `finish`) around one explicit {@link Run}. The loop branches on
+ * the algorithm's `needsReference`, `data` and `online`, never on its name.
  *
  * @module
  */
 import { join } from "node:path";
-import { algorithm as getAlgorithm, resolveHyperparameters } from "./algorithms/mod.ts";
+import type { Algorithm, Hyperparameters } from "./algorithms/mod.ts";
+import type { DataConfig } from "./data/dataset.ts";
+import { prepareData } from "./data/dataset.ts";
 import type { TokenizedExample } from "./data/types.ts";
-import { dataConfigFrom, prepareData } from "./data/dataset.ts";
 import { type Feed, parseDevice, Program, TrainStep } from "./runtime/mod.ts";
 import { Generator } from "./model/generate.ts";
-import { loadModel } from "./model/load.ts";
-import { loadTokenizer } from "./model/tokenizer.ts";
+import { type LoadedModel, loadModel } from "./model/load.ts";
+import { loadTokenizer, type Tokenizer } from "./model/tokenizer.ts";
 import {
   batchesPerEpoch,
   batchFeeds,
@@ -38,17 +41,18 @@ import {
 import {
   configToYaml,
   helpText,
+  hyperparameters,
   parseFlags,
   readYamlConfig,
   resolveConfig,
+  type Resolved,
   type TrainConfig,
 } from "./trainer/config.ts";
 import { MetricsLog, type MetricsRow } from "./trainer/log.ts";
+import { onlineSettings, OnlineSource, promptData, promptOnlyRows } from "./trainer/online.ts";
 import { finishReport } from "./trainer/report.ts";
-import { learningRate } from "./trainer/schedule.ts";
-import { OnlineSource, promptData, promptOnlyRows } from "./trainer/online.ts";
-import type { JudgeSettings } from "./judges/mod.ts";
-import { buildStepGraph } from "./trainer/step_graph.ts";
+import { learningRate, type Schedule } from "./trainer/schedule.ts";
+import { buildStepGraph, type StepGraph } from "./trainer/step_graph.ts";
 import { wandbSink } from "./trainer/wandb.ts";
 
 /** What a finished run reports. */
@@ -63,100 +67,140 @@ export interface TrainResult {
   referenceComputed: number;
 }
 
-const TINY_DEFAULTS = new URL("./configs/tiny.yaml", import.meta.url).pathname;
+/** A resolved config plus where a resumed run continues from. */
+export interface RunSettings extends Resolved {
+  /** The checkpoint to resume from, or null. */
+  resumeDir: string | null;
+  /** Whether the base layer is the embedded configs/tiny.yaml. */
+  embedded: boolean;
+}
+
+/** Options of {@link train} and {@link runTraining}. */
+export interface TrainOptions {
+  /** No progress or summary on the console (tests, library use). @default false */
+  quiet?: boolean;
+}
+
+/** Everything one run holds; the phase functions below read and advance it. */
+export interface Run {
+  readonly config: TrainConfig;
+  readonly algorithm: Algorithm;
+  readonly hp: Hyperparameters;
+  readonly outDir: string;
+  readonly say: (line: string) => void;
+  readonly tokenizer: Tokenizer;
+  readonly policy: LoadedModel;
+  readonly data: { train: TokenizedExample[]; eval: TokenizedExample[] };
+  readonly graph: StepGraph;
+  readonly step: TrainStep;
+  readonly evalProgram: Program;
+  readonly reference: Reference | null;
+  readonly online: OnlineSource | null;
+  readonly schedule: Schedule;
+  readonly perEpoch: number;
+  readonly log: MetricsLog;
+  readonly resumed: boolean;
+  /** Where the run stands: micro-batches consumed, steps skipped, the algorithm's state. */
+  position: { consumed: number; skipped: number; algorithmState: Record<string, number> };
+  /** Sums since the last logged row (HF logs the window's mean). */
+  window: Window;
+  generator: Generator | null;
+  checkpoint: string;
+}
+
+interface Window {
+  steps: number;
+  sums: Record<string, number>;
+  tokens: number;
+  examples: number;
+  start: number;
+}
+
+/** The embedded default run: the tiny model on the sample data. */
+export const EMBEDDED_CONFIG = new URL("./configs/tiny.yaml", import.meta.url).pathname;
 
 /**
  * Runs training from command-line style arguments.
  *
  * @param args E.g. `["--loss", "dpo", "--max_steps", "10"]`.
- * @param options `quiet`: no progress or summary on the console (tests, library use).
+ * @param options Console output.
  * @returns The run's config, metrics and checkpoint path.
  */
-export async function train(
-  args: string[],
-  options: { quiet?: boolean } = {},
-): Promise<TrainResult> {
-  const say = options.quiet ? () => {} : (line: string) => console.log(line);
-  const flags = parseFlags(args);
-  const { config: configPath, resume, ...cli } = flags;
+export async function train(args: string[], options: TrainOptions = {}): Promise<TrainResult> {
+  return await runTraining(await settingsFromArgs(args), options);
+}
+
+/**
+ * The settings `args` describe: `--config FILE` (or configs/tiny.yaml) or `--resume DIR` as the
+ * base layer, the other flags on top.
+ *
+ * @param args Command-line arguments.
+ * @returns The resolved settings.
+ */
+export async function settingsFromArgs(args: string[]): Promise<RunSettings> {
+  const { config: configPath, resume, ...cli } = parseFlags(args);
   const resumeDir = resume ? await findCheckpoint(resume) : null;
-  // Base layer: the resumed run's config, a --config file, or the embedded tiny setup.
-  const yaml = resumeDir
-    ? await checkpointConfig(resumeDir)
-    : await readYamlConfig(configPath ?? TINY_DEFAULTS);
-  const algo = getAlgorithm(String(cli.loss ?? yaml.loss ?? "dpo"));
-  if ("help" in cli) {
-    console.log(
-      `deno task train [--config FILE] [--resume DIR] [--key value ...]\n${
-        helpText(algo.defaults)
-      }`,
-    );
-    Deno.exit(0);
+  const base = resumeDir ? join(resumeDir, "trainer_state.json") : configPath ?? EMBEDDED_CONFIG;
+  const yaml = resumeDir ? await checkpointConfig(resumeDir) : await readYamlConfig(base);
+  const resolved = resolveConfig({ yaml, yamlName: base, cli });
+  return { ...resolved, resumeDir, embedded: !configPath && !resumeDir };
+}
+
+/**
+ * Trains with resolved settings: setup, a baseline evaluation, the steps, the final evaluation,
+ * checkpoint and report.
+ *
+ * @param settings From {@link settingsFromArgs} or built by a caller such as `compare`.
+ * @param options Console output.
+ * @returns The run's config, metrics and checkpoint path.
+ */
+export async function runTraining(
+  settings: RunSettings,
+  options: TrainOptions = {},
+): Promise<TrainResult> {
+  const run = await setup(settings, options);
+  try {
+    if (!run.resumed) await evaluate(run, 0);
+    await loop(run);
+    return await finish(run);
+  } finally {
+    await release(run);
   }
-  const algorithmDefaults = {
-    ...algo.defaults,
-    ...(algo.learningRate ? { learning_rate: algo.learningRate } : {}),
-  };
-  const config = resolveConfig({ algorithm: algorithmDefaults, yaml, cli });
-  const hp = resolveHyperparameters(
-    algo,
-    Object.fromEntries(Object.keys(algo.defaults).map((k) => [k, config[k]])),
-  );
-  if (!configPath && !resumeDir && config.model !== "model/tiny") {
-    console.error(
-      "Warning: no --config, so configs/tiny.yaml's settings for the tiny model apply " +
-        "(learning_rate, max_steps, max_length...): pass --config configs/<loss>.yaml for a real model",
-    );
-  }
-  const device = parseDevice(String(config.device));
-  const outDir = String(config.output_dir);
+}
+
+/** Loads the model and data, compiles the programs, restores a checkpoint: a ready {@link Run}. */
+async function setup(settings: RunSettings, options: TrainOptions): Promise<Run> {
+  const { config, algorithm, resumeDir } = settings;
+  const say = options.quiet ? () => {} : (line: string) => console.log(line);
+  for (const notice of settings.notices) if (!options.quiet) console.error(notice);
+  warnAboutDefaults(settings);
+  const device = parseDevice(config.use_cpu ? "cpu" : config.device);
+  const outDir = config.output_dir;
   await Deno.mkdir(outDir, { recursive: true });
   await Deno.writeTextFile(join(outDir, "config.yaml"), configToYaml(config));
-
-  // Model and data.
-  const modelId = String(config.model);
-  const [tokenizer, policy] = await Promise.all([loadTokenizer(modelId), loadModel(modelId)]);
+  const model = requireKey(config.model_name_or_path, "model_name_or_path");
+  say(`Loading ${model}`);
+  const [tokenizer, policy] = await Promise.all([loadTokenizer(model), loadModel(model)]);
   say(`Tokenizer: vocab ${tokenizer.vocabSize}, chat template: ${tokenizer.chatTemplateSource}`);
   if (tokenizer.templateWarning) console.error(tokenizer.templateWarning);
-  const kind = algo.data === "both" ? "unpaired" : algo.data;
-  // Online losses only need prompts: a prompt-only dataset is read as such.
-  const prompts = algo.online
-    ? await promptOnlyRows(String(config.dataset), tokenizer, {
-      split: String(config.dataset_split),
-      limit: (config.max_samples as number | null) ?? undefined,
-    })
-    : null;
-  const data = prompts
-    ? promptData(prompts)
-    : await prepareData(dataConfigFrom(String(config.dataset), config), tokenizer, { kind });
-  say(data.skips.summary(data.train.length + data.eval.length));
-
-  // The step graph, compiled once.
-  const graph = buildStepGraph(policy.config, { algorithm: algo, hp, kind });
+  const data = await loadData(config, algorithm, tokenizer, say);
+  const hp = hyperparameters(settings);
+  const graph = buildStepGraph(policy.config, { algorithm, hp, kind: data.kind });
+  if (graph.withKl && config.per_device_train_batch_size === 1) {
+    console.error("Warning: batch size 1 gives KTO no mismatched pair: its KL point z is 0");
+  }
   const step = await TrainStep.create({
     loss: graph.loss,
     params: graph.model.params,
     metrics: graph.metrics,
-    optimizer: config.optimizer === "sgd"
-      ? { name: "sgd", weightDecay: config.weight_decay as number }
-      : { name: "adamw", weightDecay: config.weight_decay as number },
-    maxGradNorm: config.max_grad_norm as number,
+    optimizer: optimizerOf(config),
+    maxGradNorm: config.max_grad_norm,
     device,
   });
-  let consumed = 0;
-  let algorithmState: Record<string, number> = { ...(algo.state?.initial ?? {}) };
-  if (resumeDir) {
-    const { state, position } = await loadCheckpoint(resumeDir, policy.config);
-    step.loadState(state);
-    consumed = position.consumed;
-    algorithmState = position.algorithmState;
-  } else {
-    step.setParams(policy.weights);
-  }
+  const position = await startingPoint(step, { policy, algorithm, resumeDir });
   const evalProgram = await Program.compile({ loss: graph.loss, ...graph.metrics }, { device });
-
-  // Reference log-probs: a frozen copy of the initial policy (or ref_model), cached on disk.
-  const reference = algo.needsReference
+  if (algorithm.needsReference) say("Reference log-probs: from the cache or computed as needed");
+  const reference = algorithm.needsReference
     ? await Reference.forRun(config, {
       policy,
       dataFiles: data.files,
@@ -164,216 +208,409 @@ export async function train(
       device,
     })
     : null;
-
-  const online = algo.online
-    ? await OnlineSource.create(policy.config, {
-      tokenizer,
-      device,
-      sampling: {
-        temperature: hp.temperature as number,
-        top_p: hp.top_p as number,
-        max_new_tokens: hp.max_new_tokens as number,
-      },
-      judge: hp as unknown as JudgeSettings & { judge_concurrency: number },
-    })
+  const online = algorithm.online
+    ? await OnlineSource.create(policy.config, { tokenizer, device, ...onlineSettings(config) })
     : null;
-
-  const padTokenId = tokenizer.padTokenId;
-  const batchSize = config.batch_size as number;
-  const accumulation = config.gradient_accumulation_steps as number;
-  const perEpoch = batchesPerEpoch(data.train, batchSize);
-  const total = (config.max_steps as number | null) ??
-    Math.max(1, Math.floor(((config.num_epochs as number) * perEpoch) / accumulation));
-  const schedule = {
-    peak: config.learning_rate as number,
-    total,
-    warmup: Math.round((config.warmup_ratio as number) * total),
-    kind: config.lr_scheduler as "linear" | "cosine" | "constant",
-  };
-  if (kind === "unpaired" && graph.withKl && batchSize === 1) {
-    console.error("Warning: batch_size 1 gives KTO no mismatched pair: its KL point z is 0");
-  }
-
-  /**
-   * Feeds of one micro-batch of `examples` (for online losses: of pairs generated from their
-   * prompts and judged, or null when the judge decided none), with reference log-probs.
-   */
-  const feedsOf = async (
-    examples: TokenizedExample[],
-    indices: number[],
-    split: string,
-    at = 0,
-  ) => {
-    const generated = online && split === "train";
-    const batch = generated
-      ? await online.batch(examples, indices, {
-        weights: step.paramFeeds(),
-        seed: (config.seed as number) + at,
-        step: at,
-      })
-      : makeBatch(examples, indices, { withKl: graph.withKl, padTokenId });
-    if (!batch) return null;
-    const ref = reference
-      ? await reference.logps(batch, graph.groups, generated ? null : split)
-      : undefined;
-    return {
-      feeds: batchFeeds(batch, { groups: graph.groups, reference: ref, state: algorithmState }),
-      tokens: batch.attentionMask.reduce((a, b) => a + b, 0),
-      examples: batch.shape[0] / graph.groups,
-    };
-  };
-
+  const perEpoch = batchesPerEpoch(data.train, config.per_device_train_batch_size);
+  const schedule = scheduleOf(config, perEpoch);
   const log = await MetricsLog.open(outDir, {
-    total,
+    total: schedule.total,
     append: resumeDir !== null,
     sinks: await wandbSink(config),
     quiet: options.quiet,
   });
-  const evaluate = async (at: number) => {
-    const n = Math.min(data.eval.length, config.eval_samples as number);
-    if (n === 0) return;
-    const sums: Record<string, number> = {};
-    const params = step.paramFeeds();
-    for (let start = 0; start < n; start += batchSize) {
-      const indices = [...Array(Math.min(batchSize, n - start)).keys()].map((i) => start + i);
-      const { feeds } = (await feedsOf(data.eval, indices, "eval"))!;
-      const names = evalProgram.inputs.map((spec) => spec.name);
-      const out = await evalProgram.run(pickFeeds(names, { ...feeds, ...params }));
-      for (const [k, v] of Object.entries(out)) {
-        sums[k] = (sums[k] ?? 0) + (v.data[0] as number) * indices.length;
-      }
-    }
-    const row: MetricsRow = { step: at };
-    for (const [k, v] of Object.entries(sums)) row[`eval/${k}`] = v / n;
-    await log.log(row);
+  return {
+    config,
+    algorithm,
+    hp,
+    outDir,
+    say,
+    tokenizer,
+    policy,
+    data,
+    graph,
+    step,
+    evalProgram,
+    reference,
+    online,
+    schedule,
+    perEpoch,
+    log,
+    resumed: resumeDir !== null,
+    position,
+    window: newWindow(),
+    generator: null,
+    checkpoint: "",
   };
-
-  let generator: Generator | null = null;
-  const sample = async (at: number) => {
-    generator ??= online?.generator ?? await Generator.create(policy.config, { device });
-    const prompts = data.eval.slice(0, 3).map((e) => e.promptIds);
-    const outs = await generator.generate(step.paramFeeds(), prompts, {
-      max_new_tokens: 48,
-      eos_token_id: [...tokenizer.stopTokenIds],
-      pad_token_id: padTokenId,
-    });
-    const lines = outs.map((ids, i) =>
-      JSON.stringify({
-        step: at,
-        prompt: tokenizer.decode(prompts[i]),
-        completion: tokenizer.decode(ids, { skipSpecialTokens: true }),
-      }) + "\n"
-    );
-    await Deno.writeTextFile(join(outDir, "samples.jsonl"), lines.join(""), { append: true });
-  };
-
-  const save = async (at: number) => {
-    const dir = join(outDir, `checkpoint-${at}`);
-    await saveCheckpoint(
-      dir,
-      { config: policy.config, tokenizerDir: policy.dir },
-      await step.readState(),
-      {
-        step: at,
-        consumed,
-        algorithmState,
-        config,
-      },
-    );
-    return dir;
-  };
-
-  // The loop, after a baseline evaluation of the starting policy.
-  if (!resumeDir) await evaluate(0);
-  const order = microBatches(data.train, {
-    batchSize,
-    seed: config.seed as number,
-    groupByLength: config.group_by_length as boolean,
-    padTokenId,
-  }, consumed);
-  let skipped = 0;
-  let window = { tokens: 0, examples: 0, start: performance.now() };
-  let checkpoint = "";
-  for (let s = step.stepCount + skipped; s < total; s = step.stepCount + skipped) {
-    const micro: Record<string, Feed>[] = [];
-    let epoch = 0;
-    for (let k = 0; k < accumulation; k++) {
-      const next = order.next().value!;
-      epoch = next.epoch;
-      const made = await feedsOf(data.train, next.indices, "train", s + 1);
-      consumed++;
-      if (!made) continue;
-      micro.push(pickFeeds(step.dataInputs, made.feeds));
-      window.tokens += made.tokens;
-      window.examples += made.examples;
-    }
-    if (online) {
-      await Deno.writeTextFile(join(outDir, "samples.jsonl"), online.takeRecords(), {
-        append: true,
-      });
-    }
-    if (micro.length === 0) {
-      skipped++;
-      console.error(`Warning: step ${s + 1} skipped: the judge decided no pair`);
-      continue;
-    }
-    const lr = learningRate(schedule, s);
-    const result = await step.step(micro, { lr });
-    if (result.skipped) {
-      skipped++;
-      console.error(`Warning: step ${s + 1} skipped: loss or gradient not finite`);
-    } else if (algo.state) {
-      algorithmState = algo.state.update(algorithmState, result.metrics);
-    }
-    const at = s + 1;
-    if (at % (config.log_every as number) === 0 || at === total) {
-      const seconds = (performance.now() - window.start) / 1000;
-      await log.log({
-        step: at,
-        epoch: epoch + (consumed % perEpoch) / perEpoch,
-        loss: result.loss,
-        ...result.metrics,
-        grad_norm: result.gradNorm,
-        learning_rate: lr,
-        tokens_per_s: window.tokens / seconds,
-        samples_per_s: window.examples / seconds,
-        "skipped/steps": skipped,
-        ...online?.takeMetrics(),
-      });
-      window = { tokens: 0, examples: 0, start: performance.now() };
-    }
-    const every = (key: string) =>
-      (config[key] as number) > 0 && at % (config[key] as number) === 0;
-    if (every("eval_every") && at < total) await evaluate(at);
-    if (every("sample_every")) await sample(at);
-    if (every("save_every") && at < total) checkpoint = await save(at);
-  }
-  await evaluate(total);
-  checkpoint = await save(total);
-  await reference?.cache.save();
-  await log.close();
-
-  const summary = await finishReport(outDir, log.rows, {
-    title: `${algo.name} on ${config.dataset}`,
-    headline: `${total} steps of ${algo.name} on ${policy.dir} (${step.device})`,
-    checkpoint,
-  });
-  for (const line of summary) say(line);
-  await Promise.all([
-    step.release(),
-    evalProgram.release(),
-    reference?.program.release(),
-    online?.release(),
-  ]);
-  if (generator !== online?.generator) await (generator as Generator | null)?.release();
-  return { config, rows: log.rows, checkpoint, referenceComputed: reference?.computed ?? 0 };
 }
 
-if (import.meta.main) {
+/** Loads the starting weights into `step`: the policy's, or a checkpoint's with its position. */
+async function startingPoint(
+  step: TrainStep,
+  from: { policy: LoadedModel; algorithm: Algorithm; resumeDir: string | null },
+): Promise<Run["position"]> {
+  if (!from.resumeDir) {
+    step.setParams(from.policy.weights);
+    return { consumed: 0, skipped: 0, algorithmState: { ...from.algorithm.state?.initial } };
+  }
+  const saved = await loadCheckpoint(from.resumeDir, from.policy.config);
+  step.loadState(saved.state);
+  const { consumed, algorithmState } = saved.position;
+  return { consumed, skipped: 0, algorithmState };
+}
+
+function warnAboutDefaults(settings: RunSettings): void {
+  const { config } = settings;
+  if (settings.embedded && config.model_name_or_path !== "model/tiny") {
+    console.error(
+      "Warning: no --config, so configs/tiny.yaml's settings for the tiny model apply " +
+        "(learning_rate, max_steps, max_length...): pass --config configs/<loss>.yaml for a real model",
+    );
+  }
+}
+
+function requireKey(value: string | null, key: string): string {
+  if (value === null) throw new Error(`Missing ${key}: set it in the YAML or pass --${key}`);
+  return value;
+}
+
+/** The run's examples: prompts for online losses, tokenized pairs or completions otherwise. */
+async function loadData(
+  config: TrainConfig,
+  algorithm: Algorithm,
+  tokenizer: Tokenizer,
+  say: (line: string) => void,
+) {
+  const dataset = requireKey(config.dataset_name, "dataset_name");
+  say(`Tokenizing ${dataset}`);
+  const kind = algorithm.data === "both" ? "unpaired" : algorithm.data;
+  // Online losses only need prompts: a prompt-only dataset is read as such.
+  const prompts = algorithm.online
+    ? await promptOnlyRows(dataset, tokenizer, {
+      split: config.dataset_train_split,
+      limit: config.max_samples ?? undefined,
+    })
+    : null;
+  const data = prompts
+    ? promptData(prompts)
+    : await prepareData(dataConfigOf(config, dataset), tokenizer, { kind });
+  say(data.skips.summary(data.train.length + data.eval.length));
+  return data;
+}
+
+/** The data keys of the config, as `data/` names them. */
+function dataConfigOf(config: TrainConfig, dataset: string): DataConfig {
+  return {
+    dataset,
+    dataset_split: config.dataset_train_split,
+    dataset_config: config.dataset_config ?? undefined,
+    format: config.format ?? undefined,
+    max_samples: config.max_samples ?? undefined,
+    max_length: config.max_length,
+    max_prompt_length: config.max_prompt_length ?? undefined,
+    max_completion_length: config.max_completion_length ?? undefined,
+    truncation_mode: config.truncation_mode,
+    seed: config.seed,
+    eval_split: config.eval_split === 0 ? undefined : config.eval_split,
+  };
+}
+
+function optimizerOf(config: TrainConfig) {
+  return config.optim === "sgd" ? { name: "sgd" as const, weightDecay: config.weight_decay } : {
+    name: "adamw" as const,
+    beta1: config.adam_beta1,
+    beta2: config.adam_beta2,
+    eps: config.adam_epsilon,
+    weightDecay: config.weight_decay,
+  };
+}
+
+/** Total steps and the learning-rate schedule (TRL: `warmup_steps` < 1 is a ratio). */
+function scheduleOf(config: TrainConfig, perEpoch: number): Schedule {
+  const total = config.max_steps > 0 ? config.max_steps : Math.max(
+    1,
+    Math.floor((config.num_train_epochs * perEpoch) / config.gradient_accumulation_steps),
+  );
+  const warmup = config.lr_scheduler_type === "constant"
+    ? 0
+    : config.warmup_steps < 1
+    ? Math.round(config.warmup_steps * total)
+    : config.warmup_steps;
+  const kind = config.lr_scheduler_type === "constant_with_warmup"
+    ? "constant"
+    : config.lr_scheduler_type;
+  return { peak: config.learning_rate, total, warmup, kind };
+}
+
+/**
+ * Feeds of one micro-batch of `examples` (for online losses: of pairs generated from their
+ * prompts and judged, or null when the judge decided none), with reference log-probs.
+ */
+async function batchOf(
+  run: Run,
+  examples: TokenizedExample[],
+  indices: number[],
+  split: "train" | "eval",
+  at = 0,
+) {
+  const online = split === "train" ? run.online : null;
+  const batch = online
+    ? await online.batch(examples, indices, {
+      weights: run.step.paramFeeds(),
+      seed: run.config.seed + at,
+      step: at,
+    })
+    : makeBatch(examples, indices, {
+      withKl: run.graph.withKl,
+      padTokenId: run.tokenizer.padTokenId,
+    });
+  if (!batch) return null;
+  const ref = run.reference
+    ? await run.reference.logps(batch, run.graph.groups, online ? null : split)
+    : undefined;
+  const { groups } = run.graph;
+  return {
+    feeds: batchFeeds(batch, { groups, reference: ref, state: run.position.algorithmState }),
+    tokens: batch.attentionMask.reduce((a, b) => a + b, 0),
+    examples: batch.shape[0] / groups,
+  };
+}
+
+/** Held-out metrics of the current policy, logged as `eval/*` at step `at`. */
+async function evaluate(run: Run, at: number): Promise<void> {
+  const n = Math.min(run.data.eval.length, run.config.eval_samples);
+  if (n === 0 || run.config.eval_strategy === "no") return;
+  const size = run.config.per_device_eval_batch_size;
+  const sums: Record<string, number> = {};
+  const params = run.step.paramFeeds();
+  const names = run.evalProgram.inputs.map((spec) => spec.name);
+  for (let start = 0; start < n; start += size) {
+    const indices = [...Array(Math.min(size, n - start)).keys()].map((i) => start + i);
+    const made = await batchOf(run, run.data.eval, indices, "eval");
+    if (!made) continue;
+    const out = await run.evalProgram.run(pickFeeds(names, { ...made.feeds, ...params }));
+    for (const [k, v] of Object.entries(out)) {
+      sums[k] = (sums[k] ?? 0) + Number(v.data[0]) * indices.length;
+    }
+  }
+  const row: MetricsRow = { step: at };
+  for (const [k, v] of Object.entries(sums)) row[`eval/${k}`] = v / n;
+  await run.log.log(row);
+}
+
+/** Three held-out prompts completed by the current policy, appended to samples.jsonl. */
+async function sample(run: Run, at: number): Promise<void> {
+  const device = run.step.device;
+  run.generator ??= run.online?.generator ??
+    await Generator.create(run.policy.config, { device });
+  const prompts = run.data.eval.slice(0, 3).map((e) => e.promptIds);
+  const outs = await run.generator.generate(run.step.paramFeeds(), prompts, {
+    max_new_tokens: 48,
+    eos_token_id: [...run.tokenizer.stopTokenIds],
+    pad_token_id: run.tokenizer.padTokenId,
+  });
+  const lines = outs.map((ids, i) =>
+    JSON.stringify({
+      step: at,
+      prompt: run.tokenizer.decode(prompts[i]),
+      completion: run.tokenizer.decode(ids, { skipSpecialTokens: true }),
+    }) + "\n"
+  );
+  await Deno.writeTextFile(join(run.outDir, "samples.jsonl"), lines.join(""), { append: true });
+}
+
+/** Writes `checkpoint-<at>` (HF format, plus optimizer state and the run's position). */
+async function save(run: Run, at: number): Promise<void> {
+  const dir = join(run.outDir, `checkpoint-${at}`);
+  await saveCheckpoint(
+    dir,
+    { config: run.policy.config, tokenizerDir: run.policy.dir },
+    await run.step.readState(),
+    {
+      step: at,
+      consumed: run.position.consumed,
+      algorithmState: run.position.algorithmState,
+      config: run.config,
+    },
+  );
+  run.checkpoint = dir;
+}
+
+/** The steps from where the run stands to the end, with logging, evaluation, samples, saves. */
+async function loop(run: Run): Promise<void> {
+  const { config, schedule } = run;
+  const order = microBatches(run.data.train, {
+    batchSize: config.per_device_train_batch_size,
+    seed: config.seed,
+    groupByLength: config.train_sampling_strategy === "group_by_length",
+    padTokenId: run.tokenizer.padTokenId,
+  }, run.position.consumed);
+  const every = (n: number, at: number) => n > 0 && at % n === 0;
+  for (let s = run.step.stepCount + run.position.skipped; s < schedule.total; s = stepsDone(run)) {
+    const at = s + 1;
+    const epoch = await optimizerStep(run, order, at);
+    if (every(config.logging_steps, at) || at === schedule.total) await logWindow(run, at, epoch);
+    if (every(config.eval_steps, at) && at < schedule.total) await evaluate(run, at);
+    if (every(config.sample_every, at)) await sample(run, at);
+    if (every(config.save_steps, at) && at < schedule.total) await save(run, at);
+  }
+}
+
+function stepsDone(run: Run): number {
+  return run.step.stepCount + run.position.skipped;
+}
+
+/**
+ * Step `at`: one optimizer update over `gradient_accumulation_steps` micro-batches, its metrics
+ * added to the window. A step the judge decided no pair for, or with a non-finite loss or
+ * gradient, is counted as skipped.
+ *
+ * @returns The (fractional) epoch reached.
+ */
+async function optimizerStep(
+  run: Run,
+  order: Iterator<{ epoch: number; indices: number[] }>,
+  at: number,
+): Promise<number> {
+  const micro: Record<string, Feed>[] = [];
+  let epoch = 0;
+  for (let k = 0; k < run.config.gradient_accumulation_steps; k++) {
+    const next = order.next().value!;
+    epoch = next.epoch;
+    const made = await batchOf(run, run.data.train, next.indices, "train", at);
+    run.position.consumed++;
+    if (!made) continue;
+    micro.push(pickFeeds(run.step.dataInputs, made.feeds));
+    run.window.tokens += made.tokens;
+    run.window.examples += made.examples;
+  }
+  if (run.online) {
+    const records = run.online.takeRecords();
+    await Deno.writeTextFile(join(run.outDir, "samples.jsonl"), records, { append: true });
+  }
+  const fraction = epoch + (run.position.consumed % run.perEpoch) / run.perEpoch;
+  if (micro.length === 0) return skip(run, at, "the judge decided no pair", fraction);
+  const lr = learningRate(run.schedule, at - 1);
+  const result = await run.step.step(micro, { lr });
+  if (result.skipped) return skip(run, at, "loss or gradient not finite", fraction);
+  if (run.algorithm.state) {
+    run.position.algorithmState = run.algorithm.state.update(
+      run.position.algorithmState,
+      result.metrics,
+    );
+  }
+  addToWindow(run.window, {
+    loss: result.loss,
+    ...result.metrics,
+    grad_norm: result.gradNorm,
+    learning_rate: lr,
+  });
+  return fraction;
+}
+
+function skip(run: Run, at: number, why: string, epoch: number): number {
+  run.position.skipped++;
+  console.error(`Warning: step ${at} skipped: ${why}`);
+  return epoch;
+}
+
+function newWindow(): Window {
+  return { steps: 0, sums: {}, tokens: 0, examples: 0, start: performance.now() };
+}
+
+function addToWindow(window: Window, values: Record<string, number>): void {
+  window.steps++;
+  for (const [k, v] of Object.entries(values)) window.sums[k] = (window.sums[k] ?? 0) + v;
+}
+
+/** Logs the mean of every metric over the steps since the last row, as HF's Trainer does. */
+async function logWindow(run: Run, at: number, epoch: number): Promise<void> {
+  const { window } = run;
+  if (window.steps === 0) return; // every step of the window was skipped
+  const seconds = (performance.now() - window.start) / 1000;
+  const means: Record<string, number> = {};
+  for (const [k, v] of Object.entries(window.sums)) means[k] = v / Math.max(1, window.steps);
+  await run.log.log({
+    step: at,
+    epoch,
+    ...means,
+    tokens_per_s: window.tokens / seconds,
+    samples_per_s: window.examples / seconds,
+    "skipped/steps": run.position.skipped,
+    ...run.online?.takeMetrics(),
+  });
+  run.window = newWindow();
+}
+
+/** The final evaluation, checkpoint and report. */
+async function finish(run: Run): Promise<TrainResult> {
+  const total = run.schedule.total;
+  await evaluate(run, total);
+  await save(run, total);
+  await run.reference?.cache.save();
+  await run.log.close();
+  const summary = await finishReport(run.outDir, run.log.rows, {
+    title: `${run.algorithm.name} on ${run.config.dataset_name}`,
+    headline:
+      `${total} steps of ${run.algorithm.name} on ${run.policy.dir} (${run.step.device})`,
+    checkpoint: run.checkpoint,
+  });
+  for (const line of summary) run.say(line);
+  return {
+    config: run.config,
+    rows: run.log.rows,
+    checkpoint: run.checkpoint,
+    referenceComputed: run.reference?.computed ?? 0,
+  };
+}
+
+/** Frees the compiled programs. */
+async function release(run: Run): Promise<void> {
+  await Promise.all([
+    run.step.release(),
+    run.evalProgram.release(),
+    run.reference?.program.release(),
+    run.online?.release(),
+  ]);
+  if (run.generator !== run.online?.generator) await run.generator?.release();
+}
+
+/**
+ * `--help` for `deno task train`: usage, then every key the chosen loss reads with the value a
+ * run with the same arguments would use.
+ *
+ * @param args The command line (its `--config`, `--resume` and `--loss` pick the values shown).
+ * @returns The help text.
+ */
+export async function trainHelp(args: string[]): Promise<string> {
+  const settings = await settingsFromArgs(args);
+  const base = settings.embedded ? "configs/tiny.yaml (the embedded default run)" : "";
+  return [
+    "Usage: deno task train [--config FILE.yaml] [--resume DIR] [--key value ...]",
+    "",
+    `Keys read by loss ${settings.algorithm.name}, with the values this run would use${
+      base ? `; base layer: ${base}` : ""
+    }:`,
+    helpText(settings),
+  ].join("\n");
+}
+
+/**
+ * The command-line entry: `--help`, or a run; errors print one line and exit 1.
+ *
+ * @param args Command-line arguments.
+ */
+export async function main(args: string[]): Promise<void> {
   try {
-    await train(Deno.args);
+    if (args.includes("--help") || args.includes("-h")) {
+      console.log(await trainHelp(args.filter((a) => a !== "--help" && a !== "-h")));
+      return;
+    }
+    await train(args);
   } catch (error) {
     console.error(`error: ${(error as Error).message}`);
     Deno.exit(1);
   }
 }
+
+if (import.meta.main) await main(Deno.args);

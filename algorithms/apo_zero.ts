@@ -53,6 +53,7 @@ export function loss(x: PairedInputs & PairedReference, hp: typeof defaults): Lo
 /** The APO-zero module. */
 export const apoZero: Algorithm<typeof defaults, PairedInputs & PairedReference> = {
   name: "apo_zero",
+  trlLossTypes: ["apo_zero"],
   needsReference: true,
   data: "paired",
   defaults,

@@ -59,9 +59,11 @@ export function loss(x: EitherInputs & StateInputs, hp: typeof defaults): LossOu
 /** The BCO module. */
 export const bco: Algorithm<typeof defaults, EitherInputs & StateInputs> = {
   name: "bco",
+  trlLossTypes: ["bco_pair"],
   needsReference: true,
   data: "both",
   defaults,
+  learningRate: 5e-7, // TRL's BCOConfig default
   state: {
     initial: { delta: 0, steps: 0 },
     update: (state, metrics) => ({ delta: metrics.delta, steps: state.steps + 1 }),

@@ -64,6 +64,5 @@ export const cdpo: Algorithm<typeof defaults, PairedInputs & PairedReference> = 
   needsReference: true,
   data: "paired",
   defaults,
-  learningRate: 5e-6,
   loss,
 };

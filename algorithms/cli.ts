@@ -6,7 +6,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { resolveConfig } from "../trainer/config.ts";
+import { hyperparameters as hyperparametersOf, resolveConfig } from "../trainer/config.ts";
 import { algorithm, ALGORITHMS, evaluateLoss, type LossData } from "./mod.ts";
 
 const USAGE = `Usage: deno task loss --loss NAME [--HYPERPARAMETER VALUE ...] --input FILE.json
@@ -51,10 +51,9 @@ export async function main(args: string[]): Promise<string> {
   const { loss: _loss, input: file, ...flags } = values;
   // The same rules as `deno task train`: types and ranges (beta > 0, ...) come from one table.
   const resolved = resolveConfig({
-    algorithm: chosen.defaults,
-    cli: flags as Record<string, string>,
+    cli: { ...flags as Record<string, string>, loss: chosen.name },
   });
-  const hyperparameters = Object.fromEntries(names.map((name) => [name, resolved[name]]));
+  const hyperparameters = hyperparametersOf(resolved);
   const data = await readInput(file);
   const result = await evaluateLoss(chosen.name, data, { hyperparameters }).catch((error) => {
     throw new Error(`${(error as Error).message} (--input ${file})`);

@@ -65,9 +65,9 @@ export function loss(x: PairedInputs & PairedReference, hp: typeof defaults): Lo
 /** The DPO module. */
 export const dpo: Algorithm<typeof defaults, PairedInputs & PairedReference> = {
   name: "dpo",
+  trlLossTypes: ["sigmoid"],
   needsReference: true,
   data: "paired",
   defaults,
-  learningRate: 5e-6,
   loss,
 };

@@ -56,6 +56,7 @@ export function loss(x: PairedInputs & PairedReference, hp: typeof defaults): Lo
 /** The length-normalised DPO module. */
 export const dpoNorm: Algorithm<typeof defaults, PairedInputs & PairedReference> = {
   name: "dpo_norm",
+  trlLossTypes: ["sigmoid_norm"],
   needsReference: true,
   data: "paired",
   defaults,

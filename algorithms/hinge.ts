@@ -52,6 +52,7 @@ export function loss(x: PairedInputs & PairedReference, hp: typeof defaults): Lo
 /** The hinge module. */
 export const hinge: Algorithm<typeof defaults, PairedInputs & PairedReference> = {
   name: "hinge",
+  trlLossTypes: ["hinge"],
   needsReference: true,
   data: "paired",
   defaults,

@@ -66,6 +66,7 @@ export function loss(x: PairedInputs & PairedReference, hp: typeof defaults): Lo
 /** The IPO module. */
 export const ipo: Algorithm<typeof defaults, PairedInputs & PairedReference> = {
   name: "ipo",
+  trlLossTypes: ["ipo"],
   needsReference: true,
   data: "paired",
   defaults,

@@ -111,9 +111,11 @@ function referencePoint(x: KtoInputs, r: Tensor, estimate: string): { z: Tensor;
 /** The KTO module. */
 export const kto: Algorithm<typeof defaults, KtoInputs> = {
   name: "kto",
+  trlLossTypes: ["kto"],
   needsReference: true,
   data: "both",
   defaults,
+  learningRate: 5e-7, // the seed's KTO runs; TRL 1.13 defaults to 1e-6
   requires: (hp) => hp.kl_estimate === "mismatched" ? ["policyKlLogps", "referenceKlLogps"] : [],
   loss,
 };

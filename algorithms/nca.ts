@@ -53,6 +53,7 @@ export function loss(x: PairedInputs & PairedReference, hp: typeof defaults): Lo
 /** The NCA module. */
 export const nca: Algorithm<typeof defaults, PairedInputs & PairedReference> = {
   name: "nca",
+  trlLossTypes: ["nca_pair"],
   needsReference: true,
   data: "paired",
   defaults,

@@ -20,7 +20,8 @@
  *
  * Implicit rewards (logged): β(log π_θ − log π_ref); own metric `offset`, the mean Δ_r.
  *
- * Hyperparameters: `beta` β as in DPO; `alpha` α, default 1 (the authors' config).
+ * Hyperparameters: `beta` β as in DPO; `odpo_alpha` α, default 1 (the authors' config;
+ * our own name: TRL 1.13 has no ODPO, and its CPO `alpha` means something else).
  *
  * @module
  */
@@ -39,7 +40,7 @@ export const defaults = {
    * α: scale of the offset α·log(s_c − s_r).
    * @default 1
    */
-  alpha: 1,
+  odpo_alpha: 1,
 };
 
 /** Smallest score gap the offset's log is taken of (ties and inverted pairs). */
@@ -53,7 +54,7 @@ const MIN_SCORE_GAP = 1e-3;
  * @returns The mean loss, TRL's metrics and `offset`.
  */
 export function loss(x: PairedInputs & PairedReference & Scores, hp: typeof defaults): LossOutput {
-  const { beta: β, alpha: α } = hp;
+  const { beta: β, odpo_alpha: α } = hp;
   const chosen = x.policyChosenLogps.sub(x.referenceChosenLogps); // log π_θ/π_ref of y_c
   const rejected = x.policyRejectedLogps.sub(x.referenceRejectedLogps); // and of y_r
   const Δ = chosen.sub(rejected);

@@ -96,5 +96,6 @@ export const onlineDpo: Algorithm<typeof defaults, PairedInputs & PairedReferenc
   data: "paired",
   online: true,
   defaults,
+  learningRate: 5e-7, // TRL's OnlineDPOConfig default
   loss,
 };

@@ -25,8 +25,8 @@
  * Implicit rewards (logged, as TRL): λ·ℓ̄. Own metrics: `nll` (L_SFT), `log_odds_ratio` (the
  * mean of log σ(log-odds ratio), TRL's name) and `log_odds_chosen` (the mean log-odds ratio).
  *
- * Hyperparameters: `lambda` λ, the weight of the odds-ratio term, default 0.1 (TRL's default,
- * there called `beta`).
+ * Hyperparameters: `beta`, λ in the paper (TRL's name), the weight of the odds-ratio term,
+ * default 0.1 (TRL's default).
  *
  * @module
  */
@@ -41,7 +41,7 @@ export const defaults = {
    * λ: weight of the odds-ratio term relative to the SFT term.
    * @default 0.1
    */
-  lambda: 0.1,
+  beta: 0.1,
 };
 
 /** Largest mean token log-prob the odds are computed at (odds ≤ 1e10). */
@@ -55,7 +55,7 @@ const MAX_MEAN_LOGP = -1e-10;
  * @returns The mean loss, TRL's metrics, `nll`, `log_odds_ratio` and `log_odds_chosen`.
  */
 export function loss(x: PairedInputs, hp: typeof defaults): LossOutput {
-  const λ = hp.lambda;
+  const λ = hp.beta; // TRL's ORPOConfig calls λ `beta`
   const ℓc = x.policyChosenLogps.div(x.chosenLengths); // ℓ̄_c = log P(y_c|x)
   const ℓr = x.policyRejectedLogps.div(x.rejectedLengths); // ℓ̄_r
   const log1mP = (ℓ: Tensor) => log1mexp(ℓ.minimum(MAX_MEAN_LOGP)); // log(1 − P)

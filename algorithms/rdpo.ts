@@ -62,9 +62,9 @@ export function loss(x: PairedInputs & PairedReference, hp: typeof defaults): Lo
 /** The rDPO module. */
 export const rdpo: Algorithm<typeof defaults, PairedInputs & PairedReference> = {
   name: "rdpo",
+  trlLossTypes: ["robust"],
   needsReference: true,
   data: "paired",
   defaults,
-  learningRate: 5e-6,
   loss,
 };

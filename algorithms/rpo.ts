@@ -16,7 +16,8 @@
  *
  * Implicit rewards (logged): β(log π_θ − log π_ref); own metric `nll`.
  *
- * Hyperparameters: `beta` β as in DPO; `alpha` α, default 1 (the paper's value).
+ * Hyperparameters: `beta` β as in DPO; `rpo_alpha` α, default 1 (the paper's value;
+ * TRL's name until 1.13 dropped it).
  *
  * @module
  */
@@ -35,7 +36,7 @@ export const defaults = {
    * α: weight of the chosen answer's mean-token NLL.
    * @default 1
    */
-  alpha: 1,
+  rpo_alpha: 1,
 };
 
 /**
@@ -46,7 +47,7 @@ export const defaults = {
  * @returns The mean loss, TRL's metrics and `nll`.
  */
 export function loss(x: PairedInputs & PairedReference, hp: typeof defaults): LossOutput {
-  const { beta: β, alpha: α } = hp;
+  const { beta: β, rpo_alpha: α } = hp;
   const chosen = x.policyChosenLogps.sub(x.referenceChosenLogps); // log π_θ/π_ref of y_c
   const rejected = x.policyRejectedLogps.sub(x.referenceRejectedLogps); // and of y_r
   const Δ = chosen.sub(rejected);

@@ -10,11 +10,11 @@
  *
  *     L_SimPO = −E[ log σ( β·(ℓ̄_c − ℓ̄_r) − γ ) ],   ℓ̄ = log π_θ(y|x) / |y|
  *
- * Optionally an SFT term on the chosen answer (the SimPO repo's `sft_weight`):
- * + sft_weight · E[−ℓ̄_c].
+ * Optionally an SFT term on the chosen answer (the SimPO repo's `sft_weight`,
+ * TRL's CPO `cpo_alpha`): + cpo_alpha · E[−ℓ̄_c]. Off by default here (TRL: 1.0), as in the paper.
  *
  * Hyperparameters: `beta` β, much larger than DPO's because ℓ̄ is per token (the paper sweeps
- * 2.0–2.5, and up to 10 for some instruct models); `gamma` γ, *absolute* as in the paper's equation, default
+ * 2.0–2.5, and up to 10 for some instruct models); `simpo_gamma` γ, *absolute* as in the paper's equation, default
  * 0.5, i.e. γ/β = 0.25 with β = 2.0 (the repo's `gamma_beta_ratio`; TRL's `simpo_gamma` is also
  * absolute). Learning rate 1e-6 (this project's table; the paper found SimPO sensitive to it
  * and used 3e-7 to 1e-6). Without a reference nothing anchors the policy: watch `logps/chosen`.
@@ -36,12 +36,12 @@ export const defaults = {
    * γ: target reward margin, in reward units (absolute, not γ/β).
    * @default 0.5
    */
-  gamma: 0.5,
+  simpo_gamma: 0.5,
   /**
    * Weight of the chosen answer's mean-token NLL; 0 turns it off.
    * @default 0
    */
-  sft_weight: 0,
+  cpo_alpha: 0,
 };
 
 /**
@@ -52,13 +52,13 @@ export const defaults = {
  * @returns The mean loss, TRL's metrics and `nll` (the chosen answers' mean-token NLL).
  */
 export function loss(x: PairedInputs, hp: typeof defaults): LossOutput {
-  const { beta: β, gamma: γ } = hp;
+  const { beta: β, simpo_gamma: γ } = hp;
   const ℓc = x.policyChosenLogps.div(x.chosenLengths); // ℓ̄_c: mean token log-prob of y_c
   const ℓr = x.policyRejectedLogps.div(x.rejectedLengths); // ℓ̄_r
   const nll = ℓc.neg().mean();
   const losses = logSigmoid(ℓc.sub(ℓr).mul(β).sub(γ)).neg(); // Eq. 6
   return {
-    loss: losses.mean().add(nll.mul(hp.sft_weight)),
+    loss: losses.mean().add(nll.mul(hp.cpo_alpha)),
     metrics: { ...pairMetrics(x, ℓc.mul(β), ℓr.mul(β)), nll },
   };
 }
@@ -66,6 +66,7 @@ export function loss(x: PairedInputs, hp: typeof defaults): LossOutput {
 /** The SimPO module. */
 export const simpo: Algorithm<typeof defaults, PairedInputs> = {
   name: "simpo",
+  trlLossTypes: ["simpo"],
   needsReference: false,
   data: "paired",
   defaults,

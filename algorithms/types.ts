@@ -2,7 +2,7 @@
  * The contract between the train loop and an algorithm, and the two checks both sides use.
  *
  * An algorithm is a record `{ name, needsReference, data, defaults, loss }` (plus, optionally,
- * `requires`, `state` and `learningRate`). The train loop computes per-sequence tensors from the
+ * `requires`, `state`, `learningRate` and `trlLossTypes`). The train loop computes per-sequence tensors from the
  * model inside the train-step graph, hands them to `loss(inputs, hp)`, and differentiates the
  * returned scalar. It decides what to compute from `needsReference`, `data` and `requires(hp)`
  * only, never from the algorithm's name.
@@ -175,6 +175,8 @@ export interface Algorithm<H extends Hyperparameters = Hyperparameters, I = Loss
   readonly online?: boolean;
   /** Learning rate the source recommends, used when the config sets none. */
   readonly learningRate?: number;
+  /** TRL's `loss_type` names for this loss (`sigmoid` for DPO), so TRL configs select it. */
+  readonly trlLossTypes?: readonly string[];
   /** Scalars kept across steps, fed back as `inputs.state`. */
   readonly state?: AlgorithmState;
   /**

@@ -20,7 +20,7 @@ Deno.test("online_dpo with the shorter-answer judge shortens the policy's comple
     "30",
     "--max_new_tokens",
     "32",
-    "--eval_every",
+    "--eval_steps",
     "0",
   ]);
   const lengths = rows.map((r) => r["completions/mean_length"]);
@@ -46,7 +46,7 @@ export function judge(_p: string, a: string, b: string) {
   return a.length <= b.length ? "a" : "b";
 }`,
   );
-  const { rows, out } = await run(["--max_steps", "4", "--judge", judge, "--eval_every", "0"]);
+  const { rows, out } = await run(["--max_steps", "4", "--judge", judge, "--eval_steps", "0"]);
   assert.equal(rows.length, 4);
   const failures = rows.reduce((n, r) => n + r["judge/failures"], 0);
   assert.ok(failures > 0, "failures were counted");
@@ -54,7 +54,7 @@ export function judge(_p: string, a: string, b: string) {
   assert.ok(rows.every((r) => r["judge/pairs"] < 8), "only decided pairs train");
 
   await Deno.writeTextFile(`${dir}/ties.ts`, `export const judge = () => "tie";`);
-  const allTies = await run(["--max_steps", "2", "--judge", `${dir}/ties.ts`, "--eval_every", "0"]);
+  const allTies = await run(["--max_steps", "2", "--judge", `${dir}/ties.ts`, "--eval_steps", "0"]);
   assert.equal(allTies.rows.length, 0, "no step trains without a decided pair");
   for (const d of [dir, out, allTies.out]) await Deno.remove(d, { recursive: true });
 });
@@ -67,11 +67,11 @@ Deno.test("online_dpo reads a prompt-only dataset through the chat template", as
     rows.map((prompt) => JSON.stringify({ prompt })).join("\n") + "\n",
   );
   const { rows: logged, out } = await run([
-    "--dataset",
+    "--dataset_name",
     `${dir}/prompts.jsonl`,
     "--max_steps",
     "2",
-    "--batch_size",
+    "--per_device_train_batch_size",
     "4",
   ]);
   assert.ok(logged.length > 0, "at least one step had a decided pair");

@@ -23,7 +23,7 @@ async function run(args: string[]) {
 // Online losses learn the judge's preference, not the dataset's: tests/online_dpo_test.ts.
 for (const name of Object.keys(ALGORITHMS).filter((n) => !ALGORITHMS[n].online)) {
   Deno.test(`train() with --loss ${name} lowers the loss and learns the held-out preference`, async () => {
-    const { rows, out } = await run(["--loss", name, "--max_steps", "40", "--eval_every", "0"]);
+    const { rows, out } = await run(["--loss", name, "--max_steps", "40", "--eval_steps", "0"]);
     assert.equal(rows.filter((r) => "loss" in r).length, 40);
     const [before, evalRow] = rows.filter((r) => "eval/loss" in r);
     assert.equal(before.step, 0);
@@ -45,7 +45,7 @@ for (const name of Object.keys(ALGORITHMS).filter((n) => !ALGORITHMS[n].online))
 }
 
 Deno.test("train() resumed from a checkpoint logs what an uninterrupted run logs", async () => {
-  const args = ["--loss", "bco", "--max_steps", "6", "--save_every", "3", "--eval_every", "0"];
+  const args = ["--loss", "bco", "--max_steps", "6", "--save_steps", "3", "--eval_steps", "0"];
   const full = await run(args);
   const resumed = await train(
     ["--resume", join(full.out, "checkpoint-3"), "--output_dir", `${full.out}-resumed`],
@@ -61,21 +61,31 @@ Deno.test("train() resumed from a checkpoint logs what an uninterrupted run logs
 });
 
 Deno.test("train() rejects bad configs naming the key", async () => {
-  await assert.rejects(run(["--betta", "0.1"]), /Unknown config key "betta" \(CLI\)/);
+  await assert.rejects(
+    run(["--betta", "0.1"]),
+    /Unknown config key "betta" \(CLI\): did you mean "beta"\?/,
+  );
   await assert.rejects(run(["--beta", "0"]), /Invalid beta: 0, expected a number > 0/);
-  await assert.rejects(run(["--batch_size", "0"]), /Invalid batch_size: 0, expected a number >= 1/);
+  await assert.rejects(
+    run(["--per_device_train_batch_size", "0"]),
+    /Invalid per_device_train_batch_size: 0, expected a number >= 1/,
+  );
+  await assert.rejects(
+    run(["--loss", "dpo", "--simpo_gamma", "1"]),
+    /Config key "simpo_gamma" \(CLI\) is not read by loss "dpo": .*\(simpo\)/,
+  );
   await assert.rejects(run(["--loss", "dop"]), /Unknown loss "dop": expected one of dpo, cdpo/);
 });
 
 Deno.test("train() computes reference log-probs once and reuses them from the cache", async () => {
-  const args = ["--loss", "ipo", "--max_steps", "3", "--seed", "7", "--eval_every", "0"];
+  const args = ["--loss", "ipo", "--max_steps", "3", "--seed", "7", "--eval_steps", "0"];
   const first = await run(args);
   assert.ok(first.referenceComputed > 0);
   const second = await run(args);
   assert.equal(second.referenceComputed, 0);
   const files = () => [...Deno.readDirSync(join(cacheDir, "ref_logps"))].length;
   const before = files();
-  const uncached = await run([...args, "--precompute_ref_logps", "false"]);
+  const uncached = await run([...args, "--precompute_ref_log_probs", "false"]);
   assert.ok(uncached.referenceComputed > 0);
   assert.equal(files(), before, "an uncached run writes no cache file");
   for (const r of [first, second, uncached]) await Deno.remove(r.out, { recursive: true });
@@ -83,7 +93,7 @@ Deno.test("train() computes reference log-probs once and reuses them from the ca
 
 Deno.test("train() writes samples and HF-format checkpoints that the score tool loads", async () => {
   const { checkpoint, out } = await run(
-    ["--loss", "simpo", "--max_steps", "2", "--eval_every", "0", "--sample_every", "1"],
+    ["--loss", "simpo", "--max_steps", "2", "--eval_steps", "0", "--sample_every", "1"],
   );
   const samples = (await Deno.readTextFile(join(out, "samples.jsonl"))).trim().split("\n")
     .map((line) => JSON.parse(line));
@@ -137,10 +147,10 @@ Deno.test("saveCheckpoint() leaves no partial checkpoint when writing fails", as
 });
 
 Deno.test("compare() trains each loss on the same data and draws one figure", async () => {
-  const { compare } = await import("../trainer/compare.ts");
+  const { compare } = await import("../compare.ts");
   const out = await Deno.makeTempDir({ prefix: "da-compare-" });
   const { figure, runs } = await compare(
-    ["--losses", "dpo,simpo", "--max_steps", "3", "--eval_every", "0", "--output_dir", out],
+    ["--losses", "dpo,simpo", "--max_steps", "3", "--eval_steps", "0", "--output_dir", out],
     { quiet: true },
   );
   assert.deepEqual(Object.keys(runs), ["dpo", "simpo"]);

@@ -42,7 +42,7 @@ async function runWith(env: Record<string, string>) {
   const out = await Deno.makeTempDir({ prefix: "da-wandb-" });
   try {
     return await train(
-      ["--loss", "dpo", "--max_steps", "3", "--eval_every", "0", "--output_dir", out],
+      ["--loss", "dpo", "--max_steps", "3", "--eval_steps", "0", "--output_dir", out],
       { quiet: true },
     );
   } finally {

@@ -145,7 +145,7 @@ export class Reference {
   /**
    * The reference of a run: `ref_model`, or the policy's initial weights, with the cache keyed
    * by the reference weights, the data files and every setting that changes tokenization (in
-   * memory only when `precompute_ref_logps` is off).
+   * memory only when `precompute_ref_log_probs` is off).
    *
    * @param config The resolved config.
    * @param run The loaded policy, the data files, whether KL rows are included, the device.
@@ -155,22 +155,24 @@ export class Reference {
     config: TrainConfig,
     run: { policy: LoadedModel; dataFiles: string[]; withKl: boolean; device: Device },
   ): Promise<Reference> {
-    const refId = String(config.ref_model ?? config.model);
-    const ref = refId === String(config.model) ? run.policy : await loadModel(refId);
+    const refId = config.ref_model ?? config.model_name_or_path;
+    const ref = refId === null || refId === config.model_name_or_path
+      ? run.policy
+      : await loadModel(refId);
     const settings = [
-      "dataset_split",
-      "dataset_config",
-      "format",
-      "max_samples",
-      "max_length",
-      "max_prompt_length",
-      "max_completion_length",
-      "truncation_mode",
-      "seed",
-      "eval_split",
-    ].map((k) => config[k]);
+      config.dataset_train_split,
+      config.dataset_config,
+      config.format,
+      config.max_samples,
+      config.max_length,
+      config.max_prompt_length,
+      config.max_completion_length,
+      config.truncation_mode,
+      config.seed,
+      config.eval_split,
+    ];
     let cache = RefLogpCache.memory();
-    if (config.precompute_ref_logps) {
+    if (config.precompute_ref_log_probs) {
       // What tokenized the data: the policy's tokenizer and chat template.
       const source = await contentChecksum([...run.dataFiles, run.policy.dir], TOKENIZER_FILES);
       const key = { model: await fingerprint(ref.dir), source, settings, kl: run.withKl };

@@ -14,7 +14,7 @@ import type { ModelConfig } from "../model/config.ts";
 import { readSafetensors, serializeSafetensors } from "../model/safetensors.ts";
 import { saveModel } from "../model/save.ts";
 import { loadWeights, weightFiles } from "../model/weights.ts";
-import type { TrainConfig } from "./config.ts";
+import type { Value } from "./config.ts";
 import { checkpointSteps } from "./run_dir.ts";
 
 /** Where a run stands, beside the weights. */
@@ -26,7 +26,7 @@ export interface RunPosition {
   /** Algorithm state (e.g. BCO's running mean). */
   algorithmState: Record<string, number>;
   /** The resolved config of the run. */
-  config: TrainConfig;
+  config: Record<string, Value>;
 }
 
 const STATE_FILE = "trainer_state.json";
@@ -185,7 +185,7 @@ export async function loadCheckpoint(
  * @param dir A checkpoint folder.
  * @returns Its config.
  */
-export async function checkpointConfig(dir: string): Promise<TrainConfig> {
+export async function checkpointConfig(dir: string): Promise<Record<string, Value>> {
   return (await readPosition(dir)).config;
 }
 

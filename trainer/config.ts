@@ -1,173 +1,738 @@
 /**
- * The one training config: every key a user can set, with the same snake_case name in YAML, on
- * the CLI and in TypeScript (TRL's names where TRL has one).
+ * The one training config: every key a user can set, declared once in {@link KEYS} with its type,
+ * default, range, help line, who reads it and TRL 1.13's default. The TypeScript type, `--help`,
+ * validation and YAML/CLI loading all derive from that table. Names are TRL's (`DPOConfig`,
+ * `KTOConfig`, `CPOConfig`, `ScriptArguments`, `ModelConfig`, `TrainingArguments`) where TRL has
+ * the key; our own keys cover features TRL lacks or dropped.
  *
- * Precedence: these defaults < the algorithm's defaults < YAML `--config` < CLI flags. Unknown
- * keys, wrong types and out-of-range values are errors naming the key and the valid form.
+ * Who owns a default: the table, for run keys; the algorithm's `defaults` record, for its
+ * hyperparameters (`readBy: "loss"`), and its `learningRate` when it recommends one. A run
+ * without `--config` starts from configs/tiny.yaml (the embedded tiny-model run), which `--help`
+ * shows as such. Precedence, lowest first: table < algorithm < YAML < CLI.
+ *
+ * To add a key: one entry in `KEYS` (a `range` from the helpers below, or `oneOf`); its
+ * TypeScript type, `--help` line and checks follow. Renamed keys go in `ALIASES`.
  *
  * @module
  */
 import { parse as parseYaml, stringify as stringifyYaml } from "@std/yaml";
+import { type Algorithm, algorithm as getAlgorithm, ALGORITHMS } from "../algorithms/mod.ts";
+import type { Hyperparameters } from "../algorithms/mod.ts";
+import { FORMATS } from "../data/formats.ts";
 
 /** A config value. */
 export type Value = string | number | boolean | null;
 
-/** One key's type and check. */
-interface KeySpec {
-  /** Default value (`null`: unset). */
-  default: Value;
-  /** Accepted type. */
-  type: "string" | "number" | "integer" | "boolean" | "fraction_or_name";
-  /** Allowed values, for enumerations. */
-  oneOf?: readonly string[];
-  /** Range check: returns the valid form when `value` is out of range. */
-  range?: (value: number) => string | null;
-  /** One line for `--help`. */
-  doc: string;
+/** A numeric range: the test and the valid form an error shows. */
+export interface Range {
+  /** Whether `value` is in range. */
+  readonly test: (value: number) => boolean;
+  /** The valid form, e.g. "a number > 0". */
+  readonly expected: string;
 }
 
-const positive = (v: number) => v > 0 ? null : "a number > 0";
-const atLeast = (n: number) => (v: number) => v >= n ? null : `a number >= ${n}`;
-const unit = (v: number) => v >= 0 && v <= 1 ? null : "a number in [0, 1]";
+/** Values above `n`. */
+export const greaterThan = (n: number): Range => ({
+  test: (v) => v > n,
+  expected: `a number > ${n}`,
+});
+/** Values from `n` up. */
+export const atLeast = (n: number): Range => ({
+  test: (v) => v >= n,
+  expected: `a number >= ${n}`,
+});
+/** Values in [lo, hi]. */
+export const between = (lo: number, hi: number): Range => ({
+  test: (v) => v >= lo && v <= hi,
+  expected: `a number in [${lo}, ${hi}]`,
+});
 
-/** The shared keys (the algorithm adds its own). */
-export const KEYS: Readonly<Record<string, KeySpec>> = {
-  loss: { default: "dpo", type: "string", doc: "algorithm, e.g. dpo, ipo, simpo, kto" },
-  model: { default: "model/tiny", type: "string", doc: "local folder or Hub id of the policy" },
+/**
+ * Who reads a key: every run; runs of algorithms with a reference model; or the algorithms whose
+ * `defaults` list it (they own its default).
+ */
+export type Readers = "all" | "reference" | "loss";
+
+/** One key of the table. */
+export interface KeySpec {
+  /** Accepted type (`fraction_or_name`: a number in [0, 1) or a string). */
+  readonly type: "string" | "number" | "integer" | "boolean" | "fraction_or_name";
+  /** Default value (`null`: unset). For `readBy: "loss"` keys the algorithm owns it: `null`. */
+  readonly default: Value;
+  /** Allowed values, for enumerations. */
+  readonly oneOf?: readonly string[];
+  /** Allowed numbers. */
+  readonly range?: Range;
+  /** One line for `--help`. */
+  readonly help: string;
+  /** Who reads it. @default "all" */
+  readonly readBy?: Readers;
+  /** TRL 1.13's default, where TRL has this key (absent: a key of our own). */
+  readonly trl?: Value;
+  /** Why our default differs from TRL's (shown by `--help`). */
+  readonly differs?: string;
+}
+
+const LOSS = "loss" as const;
+
+/** Every config key. The order is `--help`'s. */
+export const KEYS = {
+  // What to train.
+  loss: {
+    type: "string",
+    default: "dpo",
+    help: "algorithm: " + Object.keys(ALGORITHMS).join(", "),
+  },
+  loss_type: {
+    type: "string",
+    default: null,
+    trl: "sigmoid",
+    help: "TRL's loss name, mapped onto --loss (sigmoid→dpo, robust→rdpo, simpo, kto, ...)",
+  },
+  model_name_or_path: {
+    type: "string",
+    default: null,
+    trl: null,
+    help: "local folder or Hub id of the policy",
+  },
   ref_model: {
+    type: "string",
     default: null,
-    type: "string",
-    doc: "reference model; null: a frozen copy of the policy",
+    readBy: "reference",
+    help: "reference model; unset: a frozen copy of the policy",
   },
-  dataset: {
-    default: "data/samples/ultrafeedback_sample.jsonl",
+  // Data.
+  dataset_name: {
     type: "string",
-    doc: "local .jsonl/.json/.parquet or Hub dataset id",
+    default: null,
+    trl: null,
+    help: "local .jsonl/.json/.parquet or Hub dataset id",
   },
-  dataset_split: { default: "train", type: "string", doc: "split of a Hub dataset" },
-  dataset_config: { default: null, type: "string", doc: "config of a Hub dataset" },
-  format: { default: null, type: "string", doc: "override the detected data format" },
-  max_samples: { default: null, type: "integer", range: positive, doc: "use at most N rows" },
+  dataset_config: { type: "string", default: null, trl: null, help: "config of a Hub dataset" },
+  dataset_train_split: {
+    type: "string",
+    default: "train",
+    trl: "train",
+    help: "split of a Hub dataset",
+  },
+  format: {
+    type: "string",
+    default: null,
+    oneOf: FORMATS,
+    help: "override the detected data format",
+  },
+  max_samples: { type: "integer", default: null, range: atLeast(1), help: "use at most N rows" },
   eval_split: {
-    default: 0.1,
     type: "fraction_or_name",
-    doc: "held-out fraction (0-1) or the name of an evaluation split",
+    default: 0.1,
+    help: "held-out fraction (0-1) or the name of an evaluation split",
   },
-  beta: { default: 0.1, type: "number", range: positive, doc: "KL strength β" },
-  learning_rate: { default: 5e-6, type: "number", range: positive, doc: "peak learning rate" },
-  lr_scheduler: {
-    default: "linear",
-    type: "string",
-    oneOf: ["linear", "cosine", "constant"],
-    doc: "decay after warmup",
+  max_length: {
+    type: "integer",
+    default: 1024,
+    trl: 1024,
+    range: atLeast(2),
+    help: "prompt + completion tokens",
   },
-  warmup_ratio: { default: 0.1, type: "number", range: unit, doc: "fraction of steps warming up" },
-  num_epochs: { default: 1, type: "number", range: positive, doc: "passes over the data" },
-  max_steps: {
+  max_prompt_length: {
+    type: "integer",
     default: null,
-    type: "integer",
-    range: positive,
-    doc: "optimizer steps (overrides num_epochs)",
-  },
-  batch_size: { default: 8, type: "integer", range: atLeast(1), doc: "pairs per micro-batch" },
-  gradient_accumulation_steps: {
-    default: 1,
-    type: "integer",
     range: atLeast(1),
-    doc: "micro-batches per optimizer step",
+    help: "prompt tokens (ours: TRL 1.13 dropped it from DPOConfig)",
   },
-  optimizer: { default: "adamw", type: "string", oneOf: ["adamw", "sgd"], doc: "optimizer" },
-  max_grad_norm: { default: 1.0, type: "number", range: atLeast(0), doc: "0 disables clipping" },
-  weight_decay: { default: 0, type: "number", range: atLeast(0), doc: "AdamW decoupled decay" },
-  max_length: { default: 512, type: "integer", range: atLeast(2), doc: "prompt + completion" },
-  max_prompt_length: { default: null, type: "integer", range: atLeast(1), doc: "prompt tokens" },
   max_completion_length: {
-    default: null,
     type: "integer",
+    default: null,
+    trl: null,
     range: atLeast(1),
-    doc: "completion tokens",
+    help: "completion tokens",
   },
   truncation_mode: {
+    type: "string",
     default: "keep_end",
-    type: "string",
+    trl: "keep_start",
     oneOf: ["keep_end", "keep_start"],
-    doc: "which prompt tokens survive truncation",
+    help: "which prompt tokens survive truncation",
+    differs: "keep_end keeps the prompt's last turn next to the answer",
   },
-  group_by_length: { default: false, type: "boolean", doc: "batch similar lengths together" },
-  seed: { default: 42, type: "integer", doc: "shuffling and sampling seed" },
-  device: {
-    default: "cpu",
-    type: "string",
-    oneOf: ["cpu", "cuda", "webgpu", "auto"],
-    doc: "execution provider",
+  // Algorithm hyperparameters: each algorithm's `defaults` owns their values.
+  beta: {
+    type: "number",
+    default: null,
+    trl: 0.1,
+    readBy: LOSS,
+    range: greaterThan(0),
+    help: "β: KL strength (ORPO: weight of the odds-ratio term)",
   },
-  output_dir: { default: "out/run", type: "string", doc: "where checkpoints and logs go" },
-  log_every: { default: 1, type: "integer", range: atLeast(1), doc: "steps between log lines" },
-  eval_every: { default: 0, type: "integer", range: atLeast(0), doc: "0: only at the end" },
-  eval_samples: { default: 64, type: "integer", range: atLeast(1), doc: "pairs per evaluation" },
-  save_every: { default: 0, type: "integer", range: atLeast(0), doc: "0: only at the end" },
-  sample_every: { default: 0, type: "integer", range: atLeast(0), doc: "0: never" },
-  precompute_ref_logps: {
-    default: true,
+  label_smoothing: {
+    type: "number",
+    default: null,
+    trl: 0,
+    readBy: LOSS,
+    range: between(0, 0.5),
+    help: "ε: probability that a preference label is flipped",
+  },
+  simpo_gamma: {
+    type: "number",
+    default: null,
+    trl: 0.5,
+    readBy: LOSS,
+    range: atLeast(0),
+    help: "γ: SimPO's target reward margin (absolute)",
+  },
+  cpo_alpha: {
+    type: "number",
+    default: null,
+    trl: 1,
+    readBy: LOSS,
+    range: atLeast(0),
+    help: "weight of the chosen answer's NLL next to the SimPO loss",
+  },
+  ipo_average: {
     type: "boolean",
-    doc: "cache reference log-probs on disk",
+    default: null,
+    readBy: LOSS,
+    help: "IPO on mean token log-probs (TRL's form) rather than sums",
   },
+  desirable_weight: {
+    type: "number",
+    default: null,
+    trl: 1,
+    readBy: LOSS,
+    range: greaterThan(0),
+    help: "KTO: weight of desirable examples",
+  },
+  undesirable_weight: {
+    type: "number",
+    default: null,
+    trl: 1,
+    readBy: LOSS,
+    range: greaterThan(0),
+    help: "KTO: weight of undesirable examples",
+  },
+  kl_estimate: {
+    type: "string",
+    default: null,
+    oneOf: ["mismatched", "batch"],
+    readBy: LOSS,
+    help: "KTO's reference point: mismatched pairs or the batch",
+  },
+  odpo_alpha: {
+    type: "number",
+    default: null,
+    readBy: LOSS,
+    range: atLeast(0),
+    help: "ODPO: scale of the score offset",
+  },
+  rpo_alpha: {
+    type: "number",
+    default: null,
+    readBy: LOSS,
+    range: atLeast(0),
+    help: "RPO: weight of the chosen NLL (ours: TRL 1.13 dropped it)",
+  },
+  online_loss: {
+    type: "string",
+    default: null,
+    oneOf: ["dpo", "ipo"],
+    readBy: LOSS,
+    help: "Online DPO: loss on the generated pairs",
+  },
+  temperature: {
+    type: "number",
+    default: null,
+    trl: 0.9,
+    readBy: LOSS,
+    range: greaterThan(0),
+    help: "sampling temperature",
+  },
+  top_p: {
+    type: "number",
+    default: null,
+    trl: 1,
+    readBy: LOSS,
+    range: between(0, 1),
+    help: "nucleus sampling mass",
+  },
+  max_new_tokens: {
+    type: "integer",
+    default: null,
+    trl: 64,
+    readBy: LOSS,
+    range: atLeast(1),
+    help: "longest generated completion",
+  },
+  judge: { type: "string", default: null, readBy: LOSS, help: "judge module path" },
+  judge_url: { type: "string", default: null, readBy: LOSS, help: "judge HTTP endpoint" },
+  judge_model: { type: "string", default: null, readBy: LOSS, help: "judge model name" },
+  judge_api_key_env: {
+    type: "string",
+    default: null,
+    readBy: LOSS,
+    help: "environment variable holding the judge's API key",
+  },
+  reward_model: { type: "string", default: null, readBy: LOSS, help: "reward model folder" },
+  judge_timeout: {
+    type: "number",
+    default: null,
+    readBy: LOSS,
+    range: greaterThan(0),
+    help: "seconds one verdict may take",
+  },
+  judge_max_retries: {
+    type: "integer",
+    default: null,
+    readBy: LOSS,
+    range: atLeast(0),
+    help: "retries of a failed HTTP judge request",
+  },
+  judge_concurrency: {
+    type: "integer",
+    default: null,
+    readBy: LOSS,
+    range: atLeast(1),
+    help: "pairs judged at the same time",
+  },
+  // Optimisation.
+  learning_rate: {
+    type: "number",
+    default: 5e-6,
+    trl: 1e-6,
+    range: greaterThan(0),
+    help: "peak learning rate (an algorithm may recommend its own)",
+    differs: "the seed's table: 5e-6 for DPO-family losses on a 1B model",
+  },
+  lr_scheduler_type: {
+    type: "string",
+    default: "linear",
+    trl: "linear",
+    oneOf: ["linear", "cosine", "constant", "constant_with_warmup"],
+    help: "decay after warmup",
+  },
+  warmup_steps: {
+    type: "number",
+    default: 0,
+    trl: 0,
+    range: atLeast(0),
+    help: "warmup steps; a value < 1 is a fraction of all steps",
+  },
+  num_train_epochs: {
+    type: "number",
+    default: 1,
+    trl: 3,
+    range: greaterThan(0),
+    help: "passes over the data",
+    differs: "one pass, as the seed's runs",
+  },
+  max_steps: {
+    type: "integer",
+    default: -1,
+    trl: -1,
+    range: { test: (v) => v === -1 || v >= 1, expected: "-1 (by epochs) or a number >= 1" },
+    help: "optimizer steps; -1: from num_train_epochs",
+  },
+  per_device_train_batch_size: {
+    type: "integer",
+    default: 8,
+    trl: 8,
+    range: atLeast(1),
+    help: "pairs (or completions) per micro-batch",
+  },
+  per_device_eval_batch_size: {
+    type: "integer",
+    default: 8,
+    trl: 8,
+    range: atLeast(1),
+    help: "pairs (or completions) per evaluation batch",
+  },
+  gradient_accumulation_steps: {
+    type: "integer",
+    default: 1,
+    trl: 1,
+    range: atLeast(1),
+    help: "micro-batches per optimizer step",
+  },
+  optim: {
+    type: "string",
+    default: "adamw_torch_fused",
+    trl: "adamw_torch_fused",
+    oneOf: ["adamw_torch_fused", "adamw_torch", "sgd"],
+    help: "optimizer (both AdamW names: PyTorch's AdamW)",
+  },
+  adam_beta1: { type: "number", default: 0.9, trl: 0.9, range: between(0, 1), help: "AdamW β₁" },
+  adam_beta2: {
+    type: "number",
+    default: 0.999,
+    trl: 0.999,
+    range: between(0, 1),
+    help: "AdamW β₂",
+  },
+  adam_epsilon: {
+    type: "number",
+    default: 1e-8,
+    trl: 1e-8,
+    range: greaterThan(0),
+    help: "AdamW ε",
+  },
+  weight_decay: {
+    type: "number",
+    default: 0,
+    trl: 0,
+    range: atLeast(0),
+    help: "decoupled weight decay",
+  },
+  max_grad_norm: {
+    type: "number",
+    default: 1,
+    trl: 1,
+    range: atLeast(0),
+    help: "global gradient-norm clip; 0 disables",
+  },
+  train_sampling_strategy: {
+    type: "string",
+    default: "random",
+    trl: "random",
+    oneOf: ["random", "group_by_length"],
+    help: "batch order: shuffled, or similar lengths together",
+  },
+  seed: { type: "integer", default: 42, trl: 42, help: "seed of shuffling, splits and sampling" },
+  // Reference model.
+  precompute_ref_log_probs: {
+    type: "boolean",
+    default: true,
+    trl: false,
+    readBy: "reference",
+    help: "cache reference log-probs on disk, keyed by model, data and settings",
+    differs: "computed once and reused by every run on the same data",
+  },
+  // Where it runs, what it writes.
+  device: {
+    type: "string",
+    default: "cpu",
+    oneOf: ["cpu", "cuda", "webgpu", "auto"],
+    help: "execution provider",
+  },
+  use_cpu: { type: "boolean", default: false, trl: false, help: "true: same as --device cpu" },
+  output_dir: { type: "string", default: "out/run", trl: null, help: "checkpoints and logs" },
+  logging_steps: {
+    type: "integer",
+    default: 10,
+    trl: 10,
+    range: atLeast(1),
+    help: "steps per logged row (the window's mean)",
+  },
+  eval_strategy: {
+    type: "string",
+    default: "steps",
+    trl: "no",
+    oneOf: ["no", "steps"],
+    help: "steps: evaluate at the start, every eval_steps and at the end",
+    differs: "held-out metrics are the point of a comparison",
+  },
+  eval_steps: {
+    type: "integer",
+    default: 0,
+    trl: null,
+    range: atLeast(0),
+    help: "steps between evaluations; 0: only at the start and the end",
+    differs: "TRL's unset means logging_steps",
+  },
+  eval_samples: {
+    type: "integer",
+    default: 64,
+    range: atLeast(1),
+    help: "held-out examples per evaluation",
+  },
+  save_steps: {
+    type: "integer",
+    default: 0,
+    trl: 500,
+    range: atLeast(0),
+    help: "steps between checkpoints; 0: only at the end",
+    differs: "short runs keep only the final checkpoint",
+  },
+  sample_every: {
+    type: "integer",
+    default: 0,
+    range: atLeast(0),
+    help: "steps between sample generations; 0: never",
+  },
+} as const satisfies Record<string, KeySpec>;
+
+/** A key of the table. */
+export type Key = keyof typeof KEYS;
+
+type BaseType<S> = S extends { oneOf: readonly (infer E)[] } ? E
+  : S extends { type: "boolean" } ? boolean
+  : S extends { type: "number" | "integer" } ? number
+  : S extends { type: "fraction_or_name" } ? number | string
+  : string;
+type ValueOf<S> = BaseType<S> | (S extends { default: null } ? null : never);
+
+/** A resolved config: one typed value per key of {@link KEYS}. */
+export type TrainConfig = { -readonly [K in Key]: ValueOf<(typeof KEYS)[K]> };
+
+/** Old names (and TRL-compatible renames): the new key, and a value translation if needed. */
+const ALIASES: Readonly<Record<string, { to: Key; value?: (v: unknown) => unknown }>> = {
+  model: { to: "model_name_or_path" },
+  dataset: { to: "dataset_name" },
+  dataset_split: { to: "dataset_train_split" },
+  batch_size: { to: "per_device_train_batch_size" },
+  num_epochs: { to: "num_train_epochs" },
+  log_every: { to: "logging_steps" },
+  eval_every: { to: "eval_steps" },
+  save_every: { to: "save_steps" },
+  warmup_ratio: { to: "warmup_steps" },
+  precompute_ref_logps: { to: "precompute_ref_log_probs" },
+  lr_scheduler: {
+    to: "lr_scheduler_type",
+    value: (v) => v === "constant" ? "constant_with_warmup" : v,
+  },
+  optimizer: { to: "optim", value: (v) => v === "adamw" ? "adamw_torch" : v },
+  group_by_length: {
+    to: "train_sampling_strategy",
+    value: (v) => v === true || v === "true" ? "group_by_length" : "random",
+  },
+  gamma: { to: "simpo_gamma" },
+  sft_weight: { to: "cpo_alpha" },
+  lambda: { to: "beta" },
 };
 
-/** A resolved config: shared keys plus the algorithm's own. */
-export type TrainConfig = Record<string, Value>;
+/**
+ * The table key a (possibly old) name stands for.
+ *
+ * @param name A key or an old alias.
+ * @returns The key, or null for unknown names.
+ * @example
+ * ```ts
+ * import { canonicalKey } from "./config.ts";
+ * if (canonicalKey("batch_size") !== "per_device_train_batch_size") throw new Error("unexpected");
+ * ```
+ */
+export function canonicalKey(name: string): Key | null {
+  if (Object.hasOwn(ALIASES, name)) return ALIASES[name].to;
+  return Object.hasOwn(KEYS, name) ? name as Key : null;
+}
 
 /** Where the values came from, lowest precedence first. */
 export interface ConfigSources {
-  /** The algorithm's defaults, by key (they may also override shared defaults such as beta). */
-  algorithm?: Record<string, Value>;
-  /** Parsed YAML mapping. */
+  /** The base layer: a parsed YAML mapping (configs/tiny.yaml for a plain run). */
   yaml?: Record<string, unknown>;
+  /** Name of the base layer in messages. @default "YAML" */
+  yamlName?: string;
   /** CLI flags as strings (`--beta 0.2` → `{ beta: "0.2" }`). */
   cli?: Record<string, string>;
 }
 
+/** A resolved run config. */
+export interface Resolved {
+  /** Every key's value. */
+  config: TrainConfig;
+  /** The algorithm `config.loss` names. */
+  algorithm: Algorithm;
+  /** Where each value that is not the table's default came from. */
+  origin: Partial<Record<Key, string>>;
+  /** One line per deprecated name or accepted no-op key, for the user. */
+  notices: string[];
+}
+
 /**
- * Merges the sources and checks every key.
+ * Merges the sources and checks every key: unknown keys (with the closest valid one), wrong
+ * types, out-of-range values and values the chosen algorithm would not read are errors.
  *
- * @param sources Algorithm defaults, YAML and CLI values.
- * @returns The resolved config.
+ * @param sources YAML and CLI values.
+ * @returns The config, the algorithm, each value's origin and notices.
  * @example
  * ```ts
  * import { resolveConfig } from "./config.ts";
- * const c = resolveConfig({ algorithm: { beta: 2 }, cli: { learning_rate: "1e-6" } });
- * if (c.beta !== 2 || c.learning_rate !== 1e-6) throw new Error("unexpected");
+ * const { config } = resolveConfig({ cli: { loss: "simpo", learning_rate: "1e-6" } });
+ * if (config.beta !== 2 || config.learning_rate !== 1e-6) throw new Error("unexpected");
  * ```
  */
-export function resolveConfig(sources: ConfigSources): TrainConfig {
-  const specs: Record<string, KeySpec> = { ...KEYS };
-  for (const [key, value] of Object.entries(sources.algorithm ?? {})) {
-    specs[key] = specs[key]
-      ? { ...specs[key], default: value }
-      : { default: value, type: typeOf(value), doc: "algorithm hyperparameter" };
+export function resolveConfig(sources: ConfigSources): Resolved {
+  const notices: string[] = [];
+  const layers = [
+    normalize(sources.yaml ?? {}, sources.yamlName ?? "YAML", notices),
+    normalize(sources.cli ?? {}, "CLI", notices),
+  ];
+  const algorithm = getAlgorithm(String(
+    layers[1].values.loss ?? layers[0].values.loss ?? KEYS.loss.default,
+  ));
+  const values: Record<string, Value> = {};
+  const origin: Record<string, string> = {};
+  for (const [key, spec] of Object.entries(KEYS) as [Key, KeySpec][]) {
+    values[key] = spec.readBy === LOSS ? null : spec.default;
   }
-  const config: TrainConfig = {};
-  for (const [key, spec] of Object.entries(specs)) config[key] = spec.default;
-  for (const [origin, values] of [["YAML", sources.yaml], ["CLI", sources.cli]] as const) {
-    for (const [key, raw] of Object.entries(values ?? {})) {
-      const spec = specs[key];
-      if (!spec) {
-        throw new Error(
-          `Unknown config key "${key}" (${origin}): valid keys are ${
-            Object.keys(specs).join(", ")
-          }`,
-        );
-      }
-      config[key] = check(key, spec, origin === "CLI" ? fromString(raw as string) : raw);
+  for (const [key, value] of Object.entries(algorithm.defaults)) {
+    values[key] = value;
+    origin[key] = `loss ${algorithm.name}`;
+  }
+  if (algorithm.learningRate) {
+    values.learning_rate = algorithm.learningRate;
+    origin.learning_rate = `loss ${algorithm.name}`;
+  }
+  for (const layer of layers) {
+    for (const [key, value] of Object.entries(layer.values)) {
+      values[key] = value;
+      origin[key] = layer.name;
     }
   }
-  return config;
+  values.loss_type = null;
+  checkReaders(values, origin, algorithm, notices);
+  return { config: values as TrainConfig, algorithm, origin, notices };
 }
 
-function typeOf(value: Value): KeySpec["type"] {
-  if (typeof value === "boolean") return "boolean";
-  if (typeof value === "number") return "number";
-  return "string";
+/** One layer's values under their table names, typed and range-checked. */
+function normalize(
+  raw: Record<string, unknown>,
+  name: string,
+  notices: string[],
+): { name: string; values: Record<string, Value> } {
+  const values: Record<string, Value> = {};
+  for (const [given, rawValue] of Object.entries(raw)) {
+    let key = given;
+    let value = name === "CLI" ? fromString(rawValue as string) : rawValue;
+    const alias = ALIASES[given];
+    if (alias) {
+      key = alias.to;
+      value = alias.value ? alias.value(value) : value;
+      notices.push(`Deprecated: "${given}" (${name}) is now "${key}"`);
+    }
+    if (!Object.hasOwn(KEYS, key)) {
+      throw new Error(`Unknown config key "${given}" (${name}): ${suggest(given)}`);
+    }
+    values[key] = check(key, KEYS[key as Key], key === "loss_type" ? oneLossType(value) : value);
+  }
+  if (values.loss_type !== undefined && values.loss_type !== null) {
+    const mapped = lossOfType(String(values.loss_type));
+    if (values.loss !== undefined && values.loss !== mapped) {
+      throw new Error(
+        `Conflicting loss (${name}): loss "${values.loss}" but loss_type "${values.loss_type}" ` +
+          `means "${mapped}": keep one`,
+      );
+    }
+    values.loss = mapped;
+  }
+  return { name, values };
+}
+
+/** TRL's `loss_type` (a name or a list of one) as a name. */
+function oneLossType(value: unknown): unknown {
+  if (!Array.isArray(value)) return value;
+  if (value.length !== 1) {
+    throw new Error(
+      `Invalid loss_type: ${JSON.stringify(value)}: one loss type only ` +
+        "(combinations with loss_weights are not supported here)",
+    );
+  }
+  return value[0];
+}
+
+/**
+ * The `--loss` name of a TRL `loss_type`.
+ *
+ * @param type TRL's name, e.g. `sigmoid`, `robust`, `simpo`.
+ * @returns Our loss's name.
+ * @example
+ * ```ts
+ * import { lossOfType } from "./config.ts";
+ * if (lossOfType("robust") !== "rdpo") throw new Error("unexpected");
+ * ```
+ */
+export function lossOfType(type: string): string {
+  const found = Object.values(ALGORITHMS).find((a) => a.trlLossTypes?.includes(type));
+  if (!found) {
+    const known = Object.values(ALGORITHMS).flatMap((a) => a.trlLossTypes ?? []);
+    throw new Error(
+      `Unsupported loss_type "${type}": supported here are ${known.join(", ")} ` +
+        "(or set loss to one of ours)",
+    );
+  }
+  return found.name;
+}
+
+/** Rejects non-default values of keys the algorithm does not read. */
+function checkReaders(
+  values: Record<string, Value>,
+  origin: Record<string, string>,
+  algorithm: Algorithm,
+  notices: string[],
+): void {
+  for (const [key, spec] of Object.entries(KEYS) as [Key, KeySpec][]) {
+    const reads = readsKey(algorithm, key);
+    const value = values[key];
+    if (reads || value === (spec.readBy === LOSS ? null : spec.default)) continue;
+    if (spec.readBy === LOSS && value === spec.trl) {
+      notices.push(
+        `Ignored: ${key} ${value} (${
+          origin[key]
+        }): TRL's default, not read by loss ${algorithm.name}`,
+      );
+      values[key] = null;
+      continue;
+    }
+    const readers = Object.values(ALGORITHMS).filter((a) => readsKey(a, key)).map((a) => a.name);
+    throw new Error(
+      `Config key "${key}" (${origin[key]}) is not read by loss "${algorithm.name}": ` +
+        `remove it, or use a loss that reads it (${readers.join(", ")})`,
+    );
+  }
+}
+
+/**
+ * Whether `algorithm` reads `key`.
+ *
+ * @param algorithm The algorithm.
+ * @param key A table key.
+ * @returns True when the key changes its runs.
+ */
+export function readsKey(algorithm: Algorithm, key: Key): boolean {
+  const readers: Readers = (KEYS[key] as KeySpec).readBy ?? "all";
+  if (readers === "reference") return algorithm.needsReference;
+  if (readers === LOSS) return Object.hasOwn(algorithm.defaults, key);
+  return true;
+}
+
+/**
+ * The algorithm's hyperparameters out of a resolved config.
+ *
+ * @param resolved The config and its algorithm.
+ * @returns The values of the keys the algorithm's `defaults` list.
+ */
+export function hyperparameters(resolved: Pick<Resolved, "config" | "algorithm">): Hyperparameters {
+  const values: Record<string, Value> = resolved.config;
+  const hp: Hyperparameters = {};
+  for (const key of Object.keys(resolved.algorithm.defaults)) {
+    const value = values[key];
+    if (value !== null) hp[key] = value;
+  }
+  return hp;
+}
+
+/** The closest valid names to a misspelt one. */
+function suggest(given: string): string {
+  const names = [...Object.keys(KEYS), ...Object.keys(ALIASES)];
+  const scored = names.map((n) => ({ n, d: editDistance(given, n) })).sort((a, b) => a.d - b.d);
+  const best = scored[0];
+  return best.d <= Math.max(2, given.length / 3)
+    ? `did you mean "${ALIASES[best.n]?.to ?? best.n}"? (--help lists every key)`
+    : "--help lists every key";
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(
+        previous[j] + 1,
+        row[j - 1] + 1,
+        previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    previous = row;
+  }
+  return previous[b.length];
 }
 
 function fromString(raw: string): unknown {
@@ -207,8 +772,9 @@ function check(key: string, spec: KeySpec, value: unknown): Value {
       }
       if (typeof value !== "number") throw bad();
       if (spec.type === "integer" && !Number.isInteger(value)) throw bad();
-      const problem = spec.range?.(value);
-      if (problem) throw new Error(`Invalid ${key}: ${value}, expected ${problem}`);
+      if (spec.range && !spec.range.test(value)) {
+        throw new Error(`Invalid ${key}: ${value}, expected ${spec.range.expected}`);
+      }
       return value;
     }
   }
@@ -235,20 +801,45 @@ export async function readYamlConfig(path: string): Promise<Record<string, unkno
   return parsed as Record<string, unknown>;
 }
 
-/** The config as YAML (written beside each run's outputs). */
+/**
+ * The config as YAML (written beside each run's outputs), without unset keys of other losses.
+ *
+ * @param config A resolved config.
+ * @returns YAML text that {@link resolveConfig} reads back to the same config.
+ */
 export function configToYaml(config: TrainConfig): string {
-  return stringifyYaml(config);
+  const values: Record<string, Value> = config;
+  return stringifyYaml(
+    Object.fromEntries(
+      Object.entries(values).filter(([k, v]) =>
+        !(v === null && (KEYS[k as Key] as KeySpec).readBy === LOSS)
+      ),
+    ),
+  );
 }
 
-/** `--help` text listing every key with its default. */
-export function helpText(algorithm: Record<string, Value> = {}): string {
-  const rows = Object.entries(KEYS).map(([k, s]) =>
-    `  --${k.padEnd(28)} ${s.doc} (default: ${JSON.stringify(algorithm[k] ?? s.default)})`
-  );
-  const own = Object.entries(algorithm).filter(([k]) => !KEYS[k]).map(([k, v]) =>
-    `  --${k.padEnd(28)} algorithm hyperparameter (default: ${JSON.stringify(v)})`
-  );
-  return [...rows, ...own].join("\n");
+/**
+ * `--help` text: every key the chosen algorithm reads, with the value this run would use and
+ * where it comes from, and TRL's default where ours differs.
+ *
+ * @param resolved The run's resolved config.
+ * @returns The lines.
+ */
+export function helpText(resolved: Resolved): string {
+  const values: Record<string, Value> = resolved.config;
+  const rows: string[] = [];
+  for (const [key, spec] of Object.entries(KEYS) as [Key, KeySpec][]) {
+    if (key === "loss_type" || !readsKey(resolved.algorithm, key)) continue;
+    const from = resolved.origin[key] ? `, from ${resolved.origin[key]}` : "";
+    const trl = "trl" in spec && spec.trl !== values[key]
+      ? ` [TRL: ${JSON.stringify(spec.trl)}${spec.differs ? `; ours: ${spec.differs}` : ""}]`
+      : "";
+    const allowed = spec.oneOf ? ` {${spec.oneOf.join("|")}}` : "";
+    rows.push(
+      `  --${key.padEnd(28)} ${spec.help}${allowed} (${JSON.stringify(values[key])}${from})${trl}`,
+    );
+  }
+  return rows.join("\n");
 }
 
 /**
@@ -260,8 +851,8 @@ export function helpText(algorithm: Record<string, Value> = {}): string {
  * @example
  * ```ts
  * import { parseFlags } from "./config.ts";
- * const f = parseFlags(["--loss", "ipo", "--beta=0.2", "--group_by_length"]);
- * if (f.loss !== "ipo" || f.beta !== "0.2" || f.group_by_length !== "true") throw new Error("unexpected");
+ * const f = parseFlags(["--loss", "ipo", "--beta=0.2", "--use_cpu"]);
+ * if (f.loss !== "ipo" || f.beta !== "0.2" || f.use_cpu !== "true") throw new Error("unexpected");
  * ```
  */
 export function parseFlags(args: string[]): Record<string, string> {

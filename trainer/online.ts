@@ -22,6 +22,7 @@ import {
 import type { ModelConfig } from "../model/config.ts";
 import { Generator } from "../model/generate.ts";
 import type { Tokenizer } from "../model/tokenizer.ts";
+import type { TrainConfig } from "./config.ts";
 
 /** Sampling settings (the online_dpo hyperparameters of the same names). */
 export interface SamplingSettings {
@@ -34,6 +35,38 @@ export interface SamplingSettings {
 export interface FailureKind {
   count: number;
   message: string;
+}
+
+/**
+ * The sampling and judge settings of an online run, out of its config.
+ *
+ * @param config A resolved config whose loss is online (it sets these keys).
+ * @returns Sampling and judge settings.
+ */
+export function onlineSettings(
+  config: TrainConfig,
+): { sampling: SamplingSettings; judge: JudgeSettings & { judge_concurrency: number } } {
+  const { temperature, top_p, max_new_tokens, judge } = config;
+  const { judge_timeout, judge_max_retries, judge_concurrency } = config;
+  if (
+    temperature === null || top_p === null || max_new_tokens === null || judge === null ||
+    judge_timeout === null || judge_max_retries === null || judge_concurrency === null
+  ) {
+    throw new Error(`Loss "${config.loss}" is not online: it sets no sampling or judge keys`);
+  }
+  return {
+    sampling: { temperature, top_p, max_new_tokens },
+    judge: {
+      judge,
+      judge_url: config.judge_url ?? undefined,
+      judge_model: config.judge_model ?? undefined,
+      judge_api_key_env: config.judge_api_key_env ?? undefined,
+      reward_model: config.reward_model ?? undefined,
+      judge_timeout,
+      judge_max_retries,
+      judge_concurrency,
+    },
+  };
 }
 
 /** What one round of generation and judging produced. */

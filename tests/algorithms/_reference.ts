@@ -112,7 +112,7 @@ const meanTokenLogps = (b: Batch) => ({
 });
 
 export const simpo: Reference = (b, hp) => {
-  const β = num(hp.beta), γ = num(hp.gamma), w = num(hp.sft_weight);
+  const β = num(hp.beta), γ = num(hp.simpo_gamma), w = num(hp.cpo_alpha);
   const { lc, lr } = meanTokenLogps(b);
   const nll = mean(lc.map((v) => -v));
   const pref = mean(lc.map((c, i) => -logSigmoid(β * (c - lr[i]) - γ)));
@@ -127,7 +127,7 @@ export const log1mexp = (x: number): number =>
   x > -Math.LN2 ? Math.log(-Math.expm1(x)) : Math.log1p(-Math.exp(x));
 
 export const orpo: Reference = (b, hp) => {
-  const λ = num(hp.lambda);
+  const λ = num(hp.beta);
   const { lc, lr } = meanTokenLogps(b);
   const logOdds = lc.map((c, i) => (c - lr[i]) - (log1mexp(c) - log1mexp(lr[i])));
   const nll = mean(lc.map((v) => -v));
@@ -144,7 +144,7 @@ export const orpo: Reference = (b, hp) => {
 };
 
 export const odpo: Reference = (b, hp) => {
-  const β = num(hp.beta), α = num(hp.alpha);
+  const β = num(hp.beta), α = num(hp.odpo_alpha);
   const { rc, rr } = ratios(b);
   const offset = b.chosen_scores!.map((s, i) => α * Math.log(s - b.rejected_scores![i]));
   return {
@@ -175,7 +175,7 @@ export const nca: Reference = (b, hp) => {
 };
 
 export const rpo: Reference = (b, hp) => {
-  const β = num(hp.beta), α = num(hp.alpha);
+  const β = num(hp.beta), α = num(hp.rpo_alpha);
   const { rc, rr } = ratios(b);
   const nll = mean(b.policy_chosen_logps!.map((p, i) => -p / b.chosen_lengths![i]));
   return { loss: mean(rc.map((c, i) => -logSigmoid(β * (c - rr[i])))) + α * nll };

@@ -21,7 +21,7 @@ const pairs = (lc: number[], lr: number[], Lc: number[], Lr: number[]) => ({
 Deno.test("orpo.loss() matches NLL − λ log σ(log odds(y_c) − log odds(y_r))", async () => {
   const { reference_chosen_logps: _c, reference_rejected_logps: _r, ...b } = randomBatch(7, 41);
   await checkLoss("orpo", b, {}, ref.orpo);
-  await checkLoss("orpo", b, { lambda: 0.5 }, ref.orpo);
+  await checkLoss("orpo", b, { beta: 0.5 }, ref.orpo);
 });
 
 Deno.test("orpo.loss() hand-worked: equal odds give NLL + λ log 2", async () => {
@@ -71,7 +71,7 @@ Deno.test("orpo.loss() in float32 matches float64 at ℓ̄ = −1e-6 and −80, 
     typeof names[number],
     ReturnType<typeof input>
   >;
-  const { loss, metrics } = orpo.loss(x, { lambda: 0.1 });
+  const { loss, metrics } = orpo.loss(x, { beta: 0.1 });
   const [gc, gr] = grad(loss, [x.policyChosenLogps, x.policyRejectedLogps]);
   const p = await Program.compile({ loss, gc, gr, odds: metrics.log_odds_chosen });
   const b = pairs([-1e-6, -80, -0.5, 0], [-80, -1e-6, -1e-6, -90], [1, 1, 1, 1], [1, 1, 1, 1]);
@@ -95,7 +95,7 @@ Deno.test("orpo.loss() in float32 matches float64 at ℓ̄ = −1e-6 and −80, 
     ),
     policy_rejected_logps: Array.from(Float32Array.from(b.policy_rejected_logps)),
   };
-  const want = ref.orpo(rounded, { lambda: 0.1 });
+  const want = ref.orpo(rounded, { beta: 0.1 });
   assertClose(out.loss.data[0] as number, want.loss, 1e-6, "float32 loss");
   assertClose(out.odds.data[0] as number, want.metrics!.log_odds_chosen, 1e-6, "float32 log odds");
   for (const g of [...out.gc.data, ...out.gr.data]) {

@@ -31,13 +31,13 @@ Deno.test("dpo_norm.loss() equals dpo.loss() when every completion is one token 
 
 Deno.test("odpo.loss() matches −log σ(βΔ − α log(s_c − s_r))", async () => {
   await checkLoss("odpo", randomBatch(7, 75), {}, ref.odpo);
-  await checkLoss("odpo", randomBatch(4, 76), { alpha: 0.5, beta: 0.3 }, ref.odpo);
+  await checkLoss("odpo", randomBatch(4, 76), { odpo_alpha: 0.5, beta: 0.3 }, ref.odpo);
   await checkGraphGradient("odpo", randomBatch(3, 77));
 });
 
 Deno.test("odpo.loss() with α = 0 equals dpo.loss(), and ties get the smallest offset", async () => {
   const b = randomBatch(5, 78);
-  const o = await evaluateLoss("odpo", b, { hyperparameters: { alpha: 0 } });
+  const o = await evaluateLoss("odpo", b, { hyperparameters: { odpo_alpha: 0 } });
   assertClose(o.loss, (await evaluateLoss("dpo", b)).loss, 1e-15, "loss");
   const tie = { ...b, chosen_scores: [7, 7, 7, 7, 7], rejected_scores: [7, 8, 7, 7, 7] };
   const t = await evaluateLoss("odpo", tie);
@@ -84,9 +84,9 @@ Deno.test("nca.loss() matches −log σ(r_c) − ½ log σ(−r_c) − ½ log σ
 
 Deno.test("rpo.loss() matches −log σ(βΔ) + α·NLL(chosen)/|y_c|", async () => {
   await checkLoss("rpo", randomBatch(7, 89), {}, ref.rpo);
-  await checkLoss("rpo", randomBatch(4, 90), { alpha: 0.25 }, ref.rpo);
+  await checkLoss("rpo", randomBatch(4, 90), { rpo_alpha: 0.25 }, ref.rpo);
   await checkGraphGradient("rpo", randomBatch(3, 91));
   const b = randomBatch(4, 92);
-  const r = await evaluateLoss("rpo", b, { hyperparameters: { alpha: 0 } });
+  const r = await evaluateLoss("rpo", b, { hyperparameters: { rpo_alpha: 0 } });
   assertClose(r.loss, (await evaluateLoss("dpo", b)).loss, 1e-15, "α = 0 is DPO");
 });

@@ -148,7 +148,7 @@ Deno.test("deno task loss prints loss, metrics and grad for every algorithm", as
   );
   await rejects(
     main(["--loss", "simpo", "--lambda", "1", "--input", EXAMPLE]),
-    /--loss simpo takes --input and --beta, --gamma, --sft_weight/,
+    /--loss simpo takes --input and --beta, --simpo_gamma, --cpo_alpha/,
   );
   await rejects(main(["--input", EXAMPLE]), /Missing --loss: expected one of dpo/);
 });

@@ -1,5 +1,5 @@
 /**
- * SimPO against −log σ(β(ℓ̄_c − ℓ̄_r) − γ) (+ sft_weight·NLL), without reference inputs, and its
+ * SimPO against −log σ(β(ℓ̄_c − ℓ̄_r) − γ) (+ cpo_alpha·NLL), without reference inputs, and its
  * gradients against finite differences.
  */
 import { equal } from "node:assert/strict";
@@ -14,7 +14,7 @@ const referenceFree = (seed: number, B = 5) => {
 
 Deno.test("simpo.loss() matches −log σ(β(ℓ̄_c − ℓ̄_r) − γ) with no reference model", async () => {
   await checkLoss("simpo", referenceFree(31, 7), {}, ref.simpo);
-  await checkLoss("simpo", referenceFree(32), { beta: 2.5, gamma: 1.375 }, ref.simpo);
+  await checkLoss("simpo", referenceFree(32), { beta: 2.5, simpo_gamma: 1.375 }, ref.simpo);
   await checkGraphGradient("simpo", referenceFree(33, 3));
 });
 
@@ -31,7 +31,7 @@ Deno.test("simpo.loss() hand-worked: equal mean log-probs give −log σ(−γ)"
   equal(out.metrics["rewards/chosen"], -3);
 });
 
-Deno.test("simpo.loss() adds sft_weight times the chosen mean-token NLL", async () => {
-  await checkLoss("simpo", referenceFree(34), { sft_weight: 0.7 }, ref.simpo);
-  await checkGraphGradient("simpo", referenceFree(35, 3), { sft_weight: 0.7 });
+Deno.test("simpo.loss() adds cpo_alpha times the chosen mean-token NLL", async () => {
+  await checkLoss("simpo", referenceFree(34), { cpo_alpha: 0.7 }, ref.simpo);
+  await checkGraphGradient("simpo", referenceFree(35, 3), { cpo_alpha: 0.7 });
 });

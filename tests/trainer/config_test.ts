@@ -1,73 +1,172 @@
 import assert from "node:assert/strict";
-import { configToYaml, readYamlConfig, resolveConfig } from "../../trainer/config.ts";
 import { parse } from "@std/yaml";
+import { algorithm, ALGORITHMS } from "../../algorithms/mod.ts";
+import {
+  configToYaml,
+  helpText,
+  KEYS,
+  type KeySpec,
+  lossOfType,
+  readYamlConfig,
+  resolveConfig,
+} from "../../trainer/config.ts";
 
-Deno.test("resolveConfig() applies defaults < algorithm < YAML < CLI", () => {
-  const c = resolveConfig({
-    algorithm: { beta: 2, gamma: 0.5 },
-    yaml: { beta: 2.5, batch_size: 4, gamma: 0.3 },
-    cli: { batch_size: "2", lr_scheduler: "cosine", group_by_length: "true" },
+Deno.test("resolveConfig() applies table < algorithm < YAML < CLI", () => {
+  const { config, origin } = resolveConfig({
+    yaml: { loss: "simpo", beta: 2.5, per_device_train_batch_size: 4, simpo_gamma: 0.3 },
+    yamlName: "run.yaml",
+    cli: { per_device_train_batch_size: "2", lr_scheduler_type: "cosine" },
   });
-  assert.equal(c.beta, 2.5);
-  assert.equal(c.gamma, 0.3);
-  assert.equal(c.batch_size, 2);
-  assert.equal(c.lr_scheduler, "cosine");
-  assert.equal(c.group_by_length, true);
-  assert.equal(c.learning_rate, 5e-6);
+  assert.equal(config.beta, 2.5);
+  assert.equal(config.simpo_gamma, 0.3);
+  assert.equal(config.cpo_alpha, 0); // simpo.ts's own default, not TRL's 1.0
+  assert.equal(config.per_device_train_batch_size, 2);
+  assert.equal(config.lr_scheduler_type, "cosine");
+  assert.equal(config.learning_rate, 1e-6); // simpo.ts recommends it
+  assert.equal(config.weight_decay, 0); // the table's
+  assert.equal(config.label_smoothing, null); // simpo does not read it
+  assert.equal(origin.beta, "run.yaml");
+  assert.equal(origin.per_device_train_batch_size, "CLI");
+  assert.equal(origin.learning_rate, "loss simpo");
 });
 
-Deno.test("resolveConfig() rejects unknown keys naming the valid ones", () => {
+Deno.test("resolveConfig() reads old names as their TRL names with a notice", () => {
+  const { config, notices } = resolveConfig({
+    yaml: { loss: "orpo", lambda: 0.5, batch_size: 4, lr_scheduler: "constant" },
+    cli: { group_by_length: "true", optimizer: "adamw" },
+  });
+  assert.equal(config.beta, 0.5);
+  assert.equal(config.per_device_train_batch_size, 4);
+  assert.equal(config.lr_scheduler_type, "constant_with_warmup"); // ours kept its warmup
+  assert.equal(config.train_sampling_strategy, "group_by_length");
+  assert.equal(config.optim, "adamw_torch");
+  assert.equal(notices.length, 5);
+  assert.match(notices[0], /^Deprecated: "lambda" \(YAML\) is now "beta"$/);
+});
+
+Deno.test("resolveConfig() maps TRL's loss_type onto our losses", () => {
+  assert.equal(resolveConfig({ yaml: { loss_type: ["sigmoid"] } }).config.loss, "dpo");
+  assert.equal(resolveConfig({ yaml: { loss_type: "simpo" } }).config.loss, "simpo");
+  assert.equal(resolveConfig({ yaml: { loss_type: "kto" } }).config.loss, "kto");
+  assert.equal(lossOfType("robust"), "rdpo");
+  assert.equal(lossOfType("nca_pair"), "nca");
+  assert.equal(lossOfType("bco_pair"), "bco");
+  assert.equal(lossOfType("sigmoid_norm"), "dpo_norm");
+  assert.throws(
+    () => resolveConfig({ yaml: { loss_type: ["sigmoid", "sft"] } }),
+    /Invalid loss_type: \["sigmoid","sft"\]: one loss type only/,
+  );
+  assert.throws(() => lossOfType("exo_pair"), /Unsupported loss_type "exo_pair"/);
+  assert.throws(
+    () => resolveConfig({ yaml: { loss: "ipo", loss_type: "sigmoid" } }),
+    /Conflicting loss \(YAML\): loss "ipo" but loss_type "sigmoid" means "dpo"/,
+  );
+  // The CLI's --loss wins over the YAML's loss_type.
+  assert.equal(
+    resolveConfig({ yaml: { loss_type: "sigmoid" }, cli: { loss: "ipo" } }).config.loss,
+    "ipo",
+  );
+});
+
+Deno.test("resolveConfig() rejects unknown keys suggesting the closest", () => {
   assert.throws(
     () => resolveConfig({ cli: { bta: "0.1" } }),
-    /Unknown config key "bta" \(CLI\): valid keys are loss, model, .*beta/,
+    /Unknown config key "bta" \(CLI\): did you mean "beta"\?/,
   );
-  assert.throws(() => resolveConfig({ yaml: { gamma: 1 } }), /Unknown config key "gamma" \(YAML\)/);
+  assert.throws(
+    () => resolveConfig({ yaml: { learning_rte: 1e-5 } }),
+    /did you mean "learning_rate"\?/,
+  );
+  assert.throws(
+    () => resolveConfig({ yaml: { log_evry: 8 } }),
+    /did you mean "logging_steps"\?/, // via the old name log_every
+  );
+  assert.throws(() => resolveConfig({ yaml: { zzzzzz: 1 } }), /"zzzzzz" \(YAML\): --help lists/);
+});
+
+Deno.test("resolveConfig() rejects values the algorithm does not read", () => {
+  assert.throws(
+    () => resolveConfig({ cli: { loss: "kto", simpo_gamma: "1" } }),
+    /Config key "simpo_gamma" \(CLI\) is not read by loss "kto": remove it, or use a loss that reads it \(simpo\)/,
+  );
+  assert.throws(
+    () => resolveConfig({ cli: { loss: "simpo", ref_model: "x" } }),
+    /"ref_model" \(CLI\) is not read by loss "simpo"/,
+  );
+  // TRL's default of a key the loss does not read is accepted (a TRL YAML lists them).
+  const { config, notices } = resolveConfig({ yaml: { loss: "kto", simpo_gamma: 0.5 } });
+  assert.equal(config.simpo_gamma, null);
+  assert.match(notices[0], /^Ignored: simpo_gamma 0.5 \(YAML\)/);
 });
 
 Deno.test("resolveConfig() rejects wrong types and out-of-range values", () => {
-  assert.throws(
-    () => resolveConfig({ cli: { beta: "0" } }),
-    /Invalid beta: 0, expected a number > 0/,
-  );
-  assert.throws(
-    () => resolveConfig({ cli: { learning_rate: "-1e-5" } }),
-    /Invalid learning_rate: -0.00001, expected a number > 0/,
-  );
-  assert.throws(
-    () => resolveConfig({ cli: { batch_size: "0" } }),
-    /Invalid batch_size: 0, expected a number >= 1/,
-  );
-  assert.throws(() => resolveConfig({ cli: { batch_size: "2.5" } }), /Invalid batch_size: 2.5/);
-  assert.throws(
-    () => resolveConfig({ yaml: { beta: "high" } }),
-    /Invalid beta: "high", expected a number/,
-  );
-  assert.throws(
-    () => resolveConfig({ cli: { lr_scheduler: "step" } }),
-    /Invalid lr_scheduler: "step", expected one of linear, cosine, constant/,
-  );
+  const cases: [Record<string, string>, RegExp][] = [
+    [{ beta: "0" }, /Invalid beta: 0, expected a number > 0/],
+    [{ learning_rate: "-1e-5" }, /Invalid learning_rate: -0.00001, expected a number > 0/],
+    [{ per_device_train_batch_size: "2.5" }, /Invalid per_device_train_batch_size: 2.5/],
+    [{ beta: "high" }, /Invalid beta: "high", expected a number/],
+    [
+      { lr_scheduler_type: "step" },
+      /expected one of linear, cosine, constant, constant_with_warmup/,
+    ],
+    [{ max_steps: "0" }, /Invalid max_steps: 0, expected -1 \(by epochs\) or a number >= 1/],
+    [{ label_smoothing: "0.7" }, /Invalid label_smoothing: 0.7, expected a number in \[0, 0.5\]/],
+  ];
+  for (const [cli, error] of cases) assert.throws(() => resolveConfig({ cli }), error);
   assert.throws(
     () => resolveConfig({ yaml: { seed: true } }),
     /Invalid seed: true, expected a integer/,
   );
 });
 
-Deno.test("configToYaml() round-trips through YAML", async () => {
-  const c = resolveConfig({ algorithm: { label_smoothing: 0.1 }, cli: { max_steps: "7" } });
+Deno.test("configToYaml() round-trips through resolveConfig()", async () => {
+  const { config } = resolveConfig({ cli: { loss: "cdpo", max_steps: "7" } });
   const dir = await Deno.makeTempDir();
-  await Deno.writeTextFile(`${dir}/config.yaml`, configToYaml(c));
-  assert.deepEqual(await readYamlConfig(`${dir}/config.yaml`), c);
-  assert.deepEqual(parse(configToYaml(c)), c);
+  await Deno.writeTextFile(`${dir}/config.yaml`, configToYaml(config));
+  const again = resolveConfig({ yaml: await readYamlConfig(`${dir}/config.yaml`) });
+  assert.deepEqual(again.config, config);
+  assert.equal(parse(configToYaml(config)) !== null, true);
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("configs/*.yaml all resolve against their algorithm's keys", async () => {
-  const { algorithm } = await import("../../algorithms/mod.ts");
+Deno.test("KEYS holds every algorithm's hyperparameters, and only theirs as per-loss keys", () => {
+  const own = new Set(Object.values(ALGORITHMS).flatMap((a) => Object.keys(a.defaults)));
+  const perLoss = Object.entries(KEYS).filter(([, s]) => (s as KeySpec).readBy === "loss");
+  assert.deepEqual(new Set(perLoss.map(([k]) => k)), own);
+  for (const [key, spec] of Object.entries(KEYS) as [string, KeySpec][]) {
+    if (spec.readBy !== "loss") continue;
+    for (const a of Object.values(ALGORITHMS)) {
+      if (!Object.hasOwn(a.defaults, key)) continue;
+      // Each algorithm default passes the key's own check.
+      assert.doesNotThrow(() =>
+        resolveConfig({ cli: { loss: a.name, [key]: String(a.defaults[key]) } })
+      );
+    }
+  }
+});
+
+Deno.test("helpText() shows each key's value, origin and TRL's default where ours differs", () => {
+  const resolved = resolveConfig({
+    yaml: { max_length: 128 },
+    yamlName: "configs/tiny.yaml",
+    cli: { loss: "simpo" },
+  });
+  const help = helpText(resolved);
+  assert.match(help, /--max_length +prompt \+ completion tokens \(128, from configs\/tiny.yaml\)/);
+  assert.match(help, /--beta .*\(2, from loss simpo\) \[TRL: 0.1\]/);
+  assert.match(help, /--truncation_mode .*\("keep_end"\) \[TRL: "keep_start"; ours: /);
+  assert.doesNotMatch(help, /--ref_model/); // simpo has no reference model
+  assert.doesNotMatch(help, /--label_smoothing/);
+});
+
+Deno.test("configs/*.yaml all resolve, each value as written", async () => {
   for await (const entry of Deno.readDir("configs")) {
     const yaml = await readYamlConfig(`configs/${entry.name}`);
-    const algo = algorithm(String(yaml.loss ?? "dpo"));
-    const c = resolveConfig({ algorithm: { ...algo.defaults }, yaml });
-    for (const [k, v] of Object.entries(yaml)) assert.equal(c[k], v, `${entry.name}: ${k}`);
+    const { config, notices } = resolveConfig({ yaml });
+    assert.deepEqual(notices, [], entry.name);
+    const values: Record<string, unknown> = config;
+    for (const [k, v] of Object.entries(yaml)) assert.equal(values[k], v, `${entry.name}: ${k}`);
+    algorithm(config.loss);
   }
 });
 
