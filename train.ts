@@ -551,8 +551,7 @@ async function finish(run: Run): Promise<TrainResult> {
   await run.log.close();
   const summary = await finishReport(run.outDir, run.log.rows, {
     title: `${run.algorithm.name} on ${run.config.dataset_name}`,
-    headline:
-      `${total} steps of ${run.algorithm.name} on ${run.policy.dir} (${run.step.device})`,
+    headline: `${total} steps of ${run.algorithm.name} on ${run.policy.dir} (${run.step.device})`,
     checkpoint: run.checkpoint,
   });
   for (const line of summary) run.say(line);
