@@ -14,7 +14,7 @@
  */
 import { join } from "node:path";
 import { algorithm as getAlgorithm } from "./algorithms/mod.ts";
-import { EMBEDDED_CONFIG, runTraining, type TrainOptions } from "./train.ts";
+import { EMBEDDED_CONFIG, runTraining, type TrainOptions, type TrainResult } from "./train.ts";
 import {
   canonicalKey,
   KEYS,
@@ -34,12 +34,12 @@ const USAGE = "Usage: deno task compare --losses a,b,c [--config FILE.yaml] [--k
  *
  * @param args `--losses a,b,c` plus any train flags.
  * @param options Console output.
- * @returns The figure's path and each run's rows.
+ * @returns The figure's path and each loss's run.
  */
 export async function compare(
   args: string[],
   options: TrainOptions = {},
-): Promise<{ figure: string; runs: Record<string, MetricsRow[]> }> {
+): Promise<{ figure: string; runs: Record<string, TrainResult> }> {
   const { losses, config: configPath, ...cli } = parseFlags(args);
   if (!losses) throw new Error(`Missing --losses: a comma-separated list such as dpo,ipo,kto`);
   const names = losses.split(",").map((s) => s.trim()).filter(Boolean);
@@ -48,18 +48,14 @@ export async function compare(
   const yaml = await readYamlConfig(base);
   const outputDir = cli.output_dir ?? "out/compare";
   checkFlagsAreRead(cli, names);
-  const runs: Record<string, MetricsRow[]> = {};
+  const runs: Record<string, TrainResult> = {};
   for (const loss of names) {
     const resolved = resolveConfig({
       yaml: layerFor(yaml, loss),
       yamlName: base,
       cli: { ...layerFor(cli, loss), loss, output_dir: join(outputDir, loss) },
     });
-    const result = await runTraining(
-      { ...resolved, resumeDir: null, embedded: false },
-      options,
-    );
-    runs[loss] = result.rows;
+    runs[loss] = await runTraining({ ...resolved, resumeDir: null, embedded: false }, options);
   }
   const figure = join(outputDir, "compare.svg");
   await Deno.writeTextFile(figure, comparisonFigure(runs));
@@ -94,9 +90,11 @@ function checkFlagsAreRead(cli: Record<string, string>, losses: string[]): void 
   }
 }
 
-function comparisonFigure(runs: Record<string, MetricsRow[]>): string {
-  const pick = (has: string) =>
-    Object.fromEntries(Object.entries(runs).map(([k, rows]) => [k, rows.filter((r) => has in r)]));
+function comparisonFigure(runs: Record<string, TrainResult>): string {
+  const pick = (has: string): Record<string, MetricsRow[]> =>
+    Object.fromEntries(
+      Object.entries(runs).map(([k, run]) => [k, run.rows.filter((r) => has in r)]),
+    );
   const panels = [
     ...panelsFromRows(pick("loss"), ["rewards/accuracies", "rewards/margins"]),
     ...panelsFromRows(pick("eval/loss"), ["eval/rewards/accuracies"]),

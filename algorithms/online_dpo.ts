@@ -20,7 +20,7 @@
  * the judge: `judge` (a TypeScript module path exporting `judge(prompt, a, b)`, `http` for an
  * OpenAI-compatible endpoint at `judge_url` with model `judge_model` and the key in the variable
  * `judge_api_key_env`, or `reward_model` for the sequence-classification checkpoint at
- * `reward_model`), with `judge_timeout` seconds per verdict, `judge_max_retries` retries of an HTTP
+ * `reward_model_path`, TRL's name), with `judge_timeout` seconds per verdict, `judge_max_retries` retries of an HTTP
  * request and `judge_concurrency` pairs judged at once. The built-in `judges/shorter.ts` prefers
  * the shorter answer.
  *
@@ -55,7 +55,7 @@ export const defaults = {
   /** Environment variable holding the HTTP judge's API key ("" for none). @default "" */
   judge_api_key_env: "",
   /** Folder of the reward model (a *ForSequenceClassification checkpoint). @default "" */
-  reward_model: "",
+  reward_model_path: "",
   /** Seconds one verdict may take (an HTTP request, a judge module's call). @default 30 */
   judge_timeout: 30,
   /** Retries of a failed or timed-out HTTP judge request. @default 2 */

@@ -50,7 +50,7 @@ export async function createJudge(settings: JudgeSettings): Promise<Judge> {
   }
   if (settings.judge === "reward_model") {
     if (!settings.reward_model) {
-      throw new Error("The reward_model judge needs reward_model: a folder");
+      throw new Error("The reward_model judge needs reward_model_path: a folder");
     }
     return withDeadline(rewardModelJudge(await RewardModel.load(settings.reward_model)), timeoutMs);
   }

@@ -7,9 +7,10 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ALGORITHMS } from "../algorithms/mod.ts";
 import { saveCheckpoint } from "../trainer/checkpoint.ts";
+import { type Key, readsKey } from "../trainer/config.ts";
 import { loadModel } from "../model/load.ts";
 import { score } from "../score.ts";
-import { train } from "../train.ts";
+import { train, trainHelp } from "../train.ts";
 
 const cacheDir = await Deno.makeTempDir({ prefix: "da-cache-" });
 Deno.env.set("DA_CACHE_DIR", cacheDir);
@@ -146,16 +147,85 @@ Deno.test("saveCheckpoint() leaves no partial checkpoint when writing fails", as
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("compare() trains each loss on the same data and draws one figure", async () => {
+Deno.test("compare() gives each loss its own defaults and draws one figure", async () => {
   const { compare } = await import("../compare.ts");
   const out = await Deno.makeTempDir({ prefix: "da-compare-" });
   const { figure, runs } = await compare(
-    ["--losses", "dpo,simpo", "--max_steps", "3", "--eval_steps", "0", "--output_dir", out],
+    [
+      "--losses",
+      "dpo,simpo,kto,orpo",
+      "--max_steps",
+      "2",
+      "--eval_steps",
+      "0",
+      "--output_dir",
+      out,
+    ],
     { quiet: true },
   );
-  assert.deepEqual(Object.keys(runs), ["dpo", "simpo"]);
+  assert.deepEqual(Object.keys(runs), ["dpo", "simpo", "kto", "orpo"]);
+  const hp = (loss: string) => {
+    const { beta, simpo_gamma, learning_rate } = runs[loss].config;
+    return { beta, simpo_gamma, learning_rate };
+  };
+  // configs/tiny.yaml names no loss: its learning rate is for all; β and γ are each loss's own.
+  assert.deepEqual(hp("dpo"), { beta: 0.1, simpo_gamma: null, learning_rate: 5e-4 });
+  assert.deepEqual(hp("simpo"), { beta: 2, simpo_gamma: 0.5, learning_rate: 5e-4 });
+  assert.deepEqual(hp("kto"), { beta: 0.1, simpo_gamma: null, learning_rate: 5e-4 });
+  assert.deepEqual(hp("orpo"), { beta: 0.1, simpo_gamma: null, learning_rate: 5e-4 });
   const svg = await Deno.readTextFile(figure);
-  assert.match(svg, />dpo</);
-  assert.match(svg, />simpo</);
+  for (const loss of Object.keys(runs)) assert.match(svg, new RegExp(`>${loss}<`));
+  await Deno.remove(out, { recursive: true });
+});
+
+Deno.test("compare() applies a config that names a loss to that loss only", async () => {
+  const { compare } = await import("../compare.ts");
+  const out = await Deno.makeTempDir({ prefix: "da-compare-" });
+  const base = `${out}/dpo.yaml`;
+  const tiny = (await Deno.readTextFile("configs/tiny.yaml")).replace(/^learning_rate:.*$/m, "");
+  await Deno.writeTextFile(
+    base,
+    `${tiny}\nloss: dpo\nbeta: 0.3\nlabel_smoothing: 0.1\nlearning_rate: 0.001\n`,
+  );
+  const { runs } = await compare(
+    ["--losses", "dpo,simpo", "--config", base, "--max_steps", "1", "--output_dir", out],
+    { quiet: true },
+  );
+  assert.equal(runs.dpo.config.beta, 0.3);
+  assert.equal(runs.dpo.config.label_smoothing, 0.1);
+  assert.equal(runs.dpo.config.learning_rate, 0.001);
+  assert.equal(runs.simpo.config.beta, 2);
+  assert.equal(runs.simpo.config.learning_rate, 1e-6); // simpo.ts's own
+  await assert.rejects(
+    compare(["--losses", "dpo,kto", "--simpo_gamma", "1", "--output_dir", out], { quiet: true }),
+    /--simpo_gamma is read by none of dpo, kto: remove it/,
+  );
+  await Deno.remove(out, { recursive: true });
+});
+
+Deno.test("trainHelp() shows the values that a run with the same arguments uses", async () => {
+  const args = ["--loss", "simpo", "--max_steps", "2", "--eval_strategy", "no"];
+  const { config, out } = await run(args);
+  const help = await trainHelp([...args, "--output_dir", out]);
+  assert.match(help, /base layer: configs\/tiny.yaml \(the embedded default run\)/);
+  const shown = new Map<string, unknown>();
+  for (const line of help.split("\n")) {
+    const m = /^ {2}--(\S+) .*\(([^()]*?)(?:, from [^()]*)?\)(?: \[TRL[^\]]*\])?$/.exec(line);
+    if (m) shown.set(m[1], JSON.parse(m[2]));
+  }
+  const used: Record<string, unknown> = config;
+  for (const [key, value] of Object.entries(used)) {
+    if (!readsKey(ALGORITHMS.simpo, key as Key) || key === "loss_type") {
+      assert.ok(!shown.has(key), `--help shows ${key}, which simpo does not read`);
+      continue;
+    }
+    assert.deepEqual(
+      shown.get(key),
+      value,
+      `--help shows ${key} ${shown.get(key)}, the run used ${value}`,
+    );
+  }
+  assert.equal(shown.get("learning_rate"), 5e-4); // configs/tiny.yaml's, not the table's 5e-6
+  assert.equal(shown.get("beta"), 2);
   await Deno.remove(out, { recursive: true });
 });

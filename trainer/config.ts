@@ -19,6 +19,7 @@ import { parse as parseYaml, stringify as stringifyYaml } from "@std/yaml";
 import { type Algorithm, algorithm as getAlgorithm, ALGORITHMS } from "../algorithms/mod.ts";
 import type { Hyperparameters } from "../algorithms/mod.ts";
 import { FORMATS } from "../data/formats.ts";
+import trl from "./trl_defaults.json" with { type: "json" };
 
 /** A config value. */
 export type Value = string | number | boolean | null;
@@ -271,7 +272,13 @@ export const KEYS = {
     readBy: LOSS,
     help: "environment variable holding the judge's API key",
   },
-  reward_model: { type: "string", default: null, readBy: LOSS, help: "reward model folder" },
+  reward_model_path: {
+    type: "string",
+    default: null,
+    trl: null,
+    readBy: LOSS,
+    help: "reward model folder (the reward_model judge)",
+  },
   judge_timeout: {
     type: "number",
     default: null,
@@ -413,7 +420,13 @@ export const KEYS = {
     help: "execution provider",
   },
   use_cpu: { type: "boolean", default: false, trl: false, help: "true: same as --device cpu" },
-  output_dir: { type: "string", default: "out/run", trl: null, help: "checkpoints and logs" },
+  output_dir: {
+    type: "string",
+    default: "out/run",
+    trl: null,
+    help: "checkpoints and logs",
+    differs: "a folder under out/",
+  },
   logging_steps: {
     type: "integer",
     default: 10,
@@ -473,7 +486,7 @@ type ValueOf<S> = BaseType<S> | (S extends { default: null } ? null : never);
 export type TrainConfig = { -readonly [K in Key]: ValueOf<(typeof KEYS)[K]> };
 
 /** Old names (and TRL-compatible renames): the new key, and a value translation if needed. */
-const ALIASES: Readonly<Record<string, { to: Key; value?: (v: unknown) => unknown }>> = {
+export const ALIASES: Readonly<Record<string, { to: Key; value?: (v: unknown) => unknown }>> = {
   model: { to: "model_name_or_path" },
   dataset: { to: "dataset_name" },
   dataset_split: { to: "dataset_train_split" },
@@ -496,6 +509,7 @@ const ALIASES: Readonly<Record<string, { to: Key; value?: (v: unknown) => unknow
   gamma: { to: "simpo_gamma" },
   sft_weight: { to: "cpo_alpha" },
   lambda: { to: "beta" },
+  reward_model: { to: "reward_model_path" },
 };
 
 /**
@@ -589,6 +603,7 @@ function normalize(
   notices: string[],
 ): { name: string; values: Record<string, Value> } {
   const values: Record<string, Value> = {};
+  const accepted: string[] = [];
   for (const [given, rawValue] of Object.entries(raw)) {
     let key = given;
     let value = name === "CLI" ? fromString(rawValue as string) : rawValue;
@@ -599,9 +614,13 @@ function normalize(
       notices.push(`Deprecated: "${given}" (${name}) is now "${key}"`);
     }
     if (!Object.hasOwn(KEYS, key)) {
-      throw new Error(`Unknown config key "${given}" (${name}): ${suggest(given)}`);
+      accepted.push(acceptTrlKey(key, value, name));
+      continue;
     }
     values[key] = check(key, KEYS[key as Key], key === "loss_type" ? oneLossType(value) : value);
+  }
+  if (accepted.length > 0) {
+    notices.push(`Accepted TRL keys that change nothing here (${name}): ${accepted.join(", ")}`);
   }
   if (values.loss_type !== undefined && values.loss_type !== null) {
     const mapped = lossOfType(String(values.loss_type));
@@ -614,6 +633,43 @@ function normalize(
     values.loss = mapped;
   }
   return { name, values };
+}
+
+/** Each TRL 1.13 key's defaults (in any of its config classes), from tools/dump_trl_configs.py. */
+const TRL_DEFAULTS: ReadonlyMap<string, unknown[]> = (() => {
+  const map = new Map<string, unknown[]>();
+  for (const fields of Object.values(trl.classes)) {
+    for (const [key, value] of Object.entries(fields)) map.set(key, [...map.get(key) ?? [], value]);
+  }
+  return map;
+})();
+
+/** TRL keys that change nothing here at any value, and why. */
+const NO_EFFECT: Readonly<Record<string, string>> = {
+  disable_dropout: "the models here have no dropout",
+  gradient_checkpointing: "memory only, results are the same",
+  dataset_num_proc: "tokenization runs in one process",
+  dataloader_num_workers: "batches are made in one process",
+  run_name: "runs are named by output_dir",
+  logging_first_step: "logging follows logging_steps",
+  use_liger_kernel: "no such kernels here",
+};
+
+/**
+ * A TRL key outside the table: accepted at TRL's default or when it changes nothing here (the
+ * returned text says which); an error otherwise.
+ */
+function acceptTrlKey(key: string, value: unknown, origin: string): string {
+  const defaults = TRL_DEFAULTS.get(key);
+  if (!defaults) throw new Error(`Unknown config key "${key}" (${origin}): ${suggest(key)}`);
+  const same = (d: unknown) => JSON.stringify(d) === JSON.stringify(value);
+  if (NO_EFFECT[key]) return `${key} (${NO_EFFECT[key]})`;
+  if (defaults.some(same)) return `${key} ${JSON.stringify(value)} (TRL's default)`;
+  const shown = [...new Set(defaults.map((d) => JSON.stringify(d)))].join(" or ");
+  throw new Error(
+    `Unsupported ${key}: ${JSON.stringify(value)} (${origin}): TRL's key for something not done ` +
+      `here; only TRL's default (${shown}) is accepted, or remove it`,
+  );
 }
 
 /** TRL's `loss_type` (a name or a list of one) as a name. */

@@ -61,7 +61,7 @@ export function onlineSettings(
       judge_url: config.judge_url ?? undefined,
       judge_model: config.judge_model ?? undefined,
       judge_api_key_env: config.judge_api_key_env ?? undefined,
-      reward_model: config.reward_model ?? undefined,
+      reward_model: config.reward_model_path ?? undefined,
       judge_timeout,
       judge_max_retries,
       judge_concurrency,
