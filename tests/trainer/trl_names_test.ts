@@ -20,7 +20,7 @@ Deno.test("trl_defaults.json is TRL 1.13 and transformers 5.17", () => {
   assert.match(trl.versions.transformers, /^5\.17\./);
   assert.ok(TRL.has("per_device_train_batch_size") && TRL.has("simpo_gamma"));
   assert.ok(!TRL.has("warmup_ratio"), "transformers 5.17 dropped warmup_ratio");
-  assert.ok(!trl.classes.DPOConfig.hasOwnProperty("max_prompt_length"));
+  assert.ok(!Object.hasOwn(trl.classes.DPOConfig, "max_prompt_length"));
 });
 
 Deno.test("KEYS names and defaults every TRL key it has as TRL 1.13 does", () => {
