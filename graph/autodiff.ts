@@ -18,7 +18,9 @@ import { constant, type Tensor } from "./tensor.ts";
  *
  * @param loss A float scalar (shape `[]`), or any tensor when `options.seed` gives its gradient.
  * @param wrt Tensors to differentiate by (usually parameter inputs).
- * @param options `seed`: the gradient of `loss` itself (default 1 for a scalar).
+ * @param options `seed`: the gradient of `loss` itself (default 1 for a scalar). `stopAt`: tensors
+ *   whose own inputs are not walked (boundaries such as a recomputed layer's input), so the
+ *   gradient stops there instead of flowing on through the rest of the graph.
  * @returns One gradient per `wrt` entry, shaped like it (zeros where `loss` does not depend on it).
  * @example
  * ```ts
@@ -28,18 +30,23 @@ import { constant, type Tensor } from "./tensor.ts";
  * if (dx.toString() !== "float32[3]") throw new Error("unexpected");
  * ```
  */
-export function grad(loss: Tensor, wrt: Tensor[], options: { seed?: Tensor } = {}): Tensor[] {
+export function grad(
+  loss: Tensor,
+  wrt: Tensor[],
+  options: { seed?: Tensor; stopAt?: Tensor[] } = {},
+): Tensor[] {
   if (!options.seed && loss.rank !== 0) {
     throw new Error(`grad: loss must be a scalar, got ${loss}: reduce it or pass a seed`);
   }
   if (!loss.isFloat) throw new Error(`grad: loss must be floating point, got ${loss}`);
   const targets = new Set(wrt.map((t) => t.id));
-  const order = nodesBetween(loss, targets);
+  const stops = new Set(options.stopAt?.map((t) => t.id));
+  const order = nodesBetween(loss, targets, stops);
   const grads = new Map<number, Tensor>();
   grads.set(loss.id, options.seed ?? constant(1, [], loss.dtype));
   for (const node of order) {
     const g = grads.get(node.id);
-    if (!g || node.inputs.length === 0) continue;
+    if (!g || node.inputs.length === 0 || stops.has(node.id)) continue;
     const rule = primitive(node.op);
     if (!rule.vjp) throw new Error(`No VJP for op "${node.op}"`);
     const inputGrads = rule.vjp(g, node.inputs, node);
@@ -57,7 +64,7 @@ export function grad(loss: Tensor, wrt: Tensor[], options: { seed?: Tensor } = {
  * The float nodes on a path from any target to `loss`, in reverse topological order. A `Set`
  * keeps insertion order, which is what the backward loop iterates.
  */
-function nodesBetween(loss: Tensor, targets: Set<number>): Set<Tensor> {
+function nodesBetween(loss: Tensor, targets: Set<number>, stops: Set<number>): Set<Tensor> {
   const reaches = new Map<number, boolean>();
   const all: Tensor[] = [];
   const stack: Tensor[] = [loss];
@@ -66,12 +73,12 @@ function nodesBetween(loss: Tensor, targets: Set<number>): Set<Tensor> {
     if (reaches.has(t.id)) continue;
     reaches.set(t.id, false);
     all.push(t);
-    stack.push(...t.inputs);
+    if (!stops.has(t.id)) stack.push(...t.inputs);
   }
   all.sort((a, b) => a.id - b.id);
   for (const t of all) {
     const flows = t.isFloat && (targets.has(t.id) ||
-      (t.inputs.length > 0 && !primitive(t.op).noGrad &&
+      (t.inputs.length > 0 && !stops.has(t.id) && !primitive(t.op).noGrad &&
         t.inputs.some((x) => reaches.get(x.id))));
     reaches.set(t.id, flows);
   }

@@ -18,5 +18,6 @@ export * from "./tensor.ts";
 export * from "./ops.ts";
 export { apply, primitive, primitiveNames } from "./primitives.ts";
 export * from "./autodiff.ts";
+export * from "./checkpoint.ts";
 export * from "./onnx.ts";
 export * from "./optim.ts";

@@ -9,7 +9,14 @@
  */
 import { ProtoWriter } from "./_protobuf.ts";
 import { primitive } from "./primitives.ts";
-import { type AttrValue, type DType, type HostTensor, ONNX_DTYPE, type Tensor } from "./tensor.ts";
+import {
+  type AttrValue,
+  type DType,
+  type HostTensor,
+  ONNX_DTYPE,
+  type StoredTensor,
+  type Tensor,
+} from "./tensor.ts";
 
 /** ONNX opset this engine emits. */
 export const OPSET = 18;
@@ -33,6 +40,11 @@ export interface OnnxModel {
   model: Uint8Array;
   /** Weights stored outside the protobuf (write them beside the model under `file`). */
   externalData?: { file: string; chunks: Uint8Array[] };
+  /**
+   * Files that file-backed constants point into: make each `path` reachable as `name` beside the
+   * model (a hard link, or a copy), since onnxruntime only reads external data from there.
+   */
+  linkedFiles?: { name: string; path: string }[];
   /** Graph inputs, in order. */
   inputs: ValueSpec[];
   /** Graph outputs, in order. */
@@ -84,7 +96,7 @@ export function toOnnx(outputs: Record<string, Tensor>, options: ToOnnxOptions =
   for (const t of nodes) {
     if (t.op === "Input") names.set(t.id, t.name!);
     else if (t.op === "Const") {
-      const key = t.value!.data.length === 1 ? `${t.dtype}:${t.shape}:${t.value!.data[0]}` : "";
+      const key = t.value?.data.length === 1 ? `${t.dtype}:${t.shape}:${t.value!.data[0]}` : "";
       const shared = key ? constKeys.get(key) : undefined;
       if (shared) names.set(t.id, shared);
       else {
@@ -112,11 +124,18 @@ export function toOnnx(outputs: Record<string, Tensor>, options: ToOnnxOptions =
   }
   graph.string(2, "train_step");
 
-  const total = consts.reduce((n, t) => n + t.value!.data.byteLength, 0);
+  const inMemory = consts.filter((t) => t.value);
+  const total = inMemory.reduce((n, t) => n + t.value!.data.byteLength, 0);
   const external = total > (options.externalThreshold ?? PROTOBUF_LIMIT)
     ? { file: options.externalFile ?? "model.onnx.data", chunks: [] as Uint8Array[], offset: 0 }
     : null;
-  for (const t of consts) graph.message(5, tensorProto(nameOf(t), t.value!, external));
+  for (const t of inMemory) graph.message(5, tensorProto(nameOf(t), t.value!, external));
+  const linked = new Map<string, string>();
+  for (const t of consts.filter((t) => t.stored)) {
+    const { file } = t.stored!;
+    if (!linked.has(file)) linked.set(file, `weights-${linked.size}.bin`);
+    graph.message(5, storedTensorProto(nameOf(t), t.stored!, linked.get(file)!));
+  }
 
   const inputs = [...inputNames.values()].map((t) => ({
     name: t.name!,
@@ -139,6 +158,7 @@ export function toOnnx(outputs: Record<string, Tensor>, options: ToOnnxOptions =
   return {
     model: model.finish(),
     externalData: external ? { file: external.file, chunks: external.chunks } : undefined,
+    linkedFiles: linked.size ? [...linked].map(([path, name]) => ({ name, path })) : undefined,
     inputs,
     outputs: outputSpecs,
   };
@@ -159,10 +179,11 @@ function reachable(outputs: Tensor[]): Tensor[] {
 
 function nodeProto(t: Tensor, nameOf: (t: Tensor) => string): ProtoWriter {
   const node = new ProtoWriter();
-  for (const x of t.inputs) node.string(1, nameOf(x));
+  const rule = primitive(t.op);
+  for (const x of t.inputs.slice(0, rule.arity)) node.string(1, nameOf(x));
   node.string(2, nameOf(t));
   node.string(3, `${t.op}_${t.id}`);
-  node.string(4, primitive(t.op).onnx ?? t.op);
+  node.string(4, rule.onnx ?? t.op);
   for (const [name, value] of Object.entries(t.attrs)) node.message(5, attribute(name, value));
   return node;
 }
@@ -196,6 +217,16 @@ function tensorProto(
     t.bytes(9, bytes);
   }
   return t;
+}
+
+/** An initializer whose bytes are a region of a linked file (`location` beside the model). */
+function storedTensorProto(name: string, stored: StoredTensor, location: string): ProtoWriter {
+  const t = new ProtoWriter().packedInts(1, stored.shape).int(2, ONNX_DTYPE[stored.dtype]);
+  t.string(8, name);
+  t.message(13, new ProtoWriter().string(1, "location").string(2, location));
+  t.message(13, new ProtoWriter().string(1, "offset").string(2, `${stored.offset}`));
+  t.message(13, new ProtoWriter().string(1, "length").string(2, `${stored.length}`));
+  return t.int(14, 1);
 }
 
 function valueInfo(spec: ValueSpec, withShape: boolean): ProtoWriter {

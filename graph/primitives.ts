@@ -57,7 +57,15 @@ interface Primitive {
   vjp?(g: Tensor, x: readonly Tensor[], y: Tensor): (Tensor | null)[];
   /** The result carries no gradient (comparisons, shapes, `stopGradient`). */
   noGrad?: true;
+  /** Only the first `arity` operands are ONNX inputs (the rest only steer the gradient). */
+  arity?: number;
 }
+
+/**
+ * How the gradient of each `Checkpoint` node is computed: the recomputation `checkpoint()`
+ * (graph/checkpoint.ts) registered for it.
+ */
+export const recomputations: WeakMap<Tensor, (g: Tensor) => (Tensor | null)[]> = new WeakMap();
 
 // ---------------------------------------------------------------- shape rules
 
@@ -392,6 +400,14 @@ const PRIMITIVES: Record<string, Primitive> = {
     vjp: (g, [a]) => [a.isFloat ? cast(g, a.dtype) : null],
   },
   Identity: { infer: unary, noGrad: true },
+  // Operands [y, x, ...leaves]: the value is y = f(x) computed without keeping its
+  // activations for the backward; the gradient recomputes f (see graph/checkpoint.ts).
+  Checkpoint: {
+    onnx: "Identity",
+    arity: 1,
+    infer: unary,
+    vjp: (g, _x, y) => [null, ...recomputations.get(y)!(g)],
+  },
   Equal: { infer: comparison("Equal"), noGrad: true },
   Less: { infer: comparison("Less"), noGrad: true },
   LessOrEqual: { infer: comparison("LessOrEqual"), noGrad: true },

@@ -65,6 +65,24 @@ export interface HostTensor {
   data: HostArray;
 }
 
+/**
+ * A tensor's bytes in a file (e.g. a weight inside `model.safetensors`): raw little-endian data of
+ * `length` bytes at `offset`. A constant made of it never enters JavaScript memory: the emitted
+ * model points at the file as ONNX external data, and onnxruntime maps it.
+ */
+export interface StoredTensor {
+  /** Element type. */
+  dtype: DType;
+  /** Concrete sizes. */
+  shape: number[];
+  /** Absolute path of the file. */
+  file: string;
+  /** Byte offset of the data in the file. */
+  offset: number;
+  /** Byte length of the data. */
+  length: number;
+}
+
 /** An ONNX attribute value: integers, floats (tagged), strings, int lists or a tensor. */
 export type AttrValue =
   | number
@@ -92,6 +110,7 @@ export class Tensor {
    * @param shape Shape of the result.
    * @param name Graph input name (inputs only).
    * @param value Data (constants only).
+   * @param stored Where the data of a file-backed constant lies (instead of `value`).
    */
   constructor(
     readonly op: string,
@@ -101,6 +120,7 @@ export class Tensor {
     readonly shape: Shape,
     readonly name?: string,
     readonly value?: HostTensor,
+    readonly stored?: StoredTensor,
   ) {}
 
   /** Number of dimensions. */
@@ -375,4 +395,21 @@ export function constant(
     ? flat as HostArray
     : toArray(dtype, flat);
   return new Tensor("Const", [], {}, dtype, shape, undefined, { dtype, shape, data });
+}
+
+/**
+ * A constant whose data stays in a file (see {@linkcode StoredTensor}): frozen weights that
+ * onnxruntime maps from the checkpoint itself, in the checkpoint's dtype.
+ *
+ * @param stored The file region, dtype and shape.
+ * @returns The constant tensor.
+ * @example
+ * ```ts
+ * import { storedConstant } from "./tensor.ts";
+ * const w = storedConstant({ dtype: "bfloat16", shape: [2, 2], file: "/m.safetensors", offset: 8, length: 8 });
+ * if (w.toString() !== "bfloat16[2,2]") throw new Error("unexpected");
+ * ```
+ */
+export function storedConstant(stored: StoredTensor): Tensor {
+  return new Tensor("Const", [], {}, stored.dtype, stored.shape, undefined, undefined, stored);
 }

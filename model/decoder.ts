@@ -16,15 +16,19 @@
  * @module
  */
 import {
+  checkpoint,
   compare,
   concat,
   constant,
   type HostTensor,
   input,
+  storedConstant,
+  type StoredTensor,
   type Tensor,
   where,
 } from "../graph/mod.ts";
-import { arange } from "../graph/ops.ts";
+import { arange, sin } from "../graph/ops.ts";
+import { type LoraConfig, loraShapes } from "./lora.ts";
 import type { ModelConfig } from "./config.ts";
 import { applyRope, ropeAngles, ropeInvFreq } from "./rope.ts";
 import { weightShapes } from "./weights.ts";
@@ -44,11 +48,27 @@ export interface CausalLMOptions {
    */
   prefix?: string;
   /**
-   * Frozen weights: built into the graph as constants (ONNX initializers) instead of inputs, so
-   * `params` is empty. For a reference model that never changes.
+   * Frozen weights: built into the graph as constants (ONNX initializers) instead of inputs, in
+   * their own dtype (float16/bfloat16 are cast to float32 inside the graph). File-backed ones
+   * (`storedWeights`) are mapped by onnxruntime from the checkpoint, never read into JavaScript.
+   * For a reference model, or the base under LoRA adapters.
    * @default undefined (weights are inputs)
    */
-  frozen?: Record<string, HostTensor>;
+  frozen?: Record<string, HostTensor | StoredTensor>;
+  /**
+   * LoRA adapters on the linear layers (see lora.ts): `W x + (α/r)·B A x`. A and B are the
+   * model's `params` (graph inputs named `prefix + ….lora_A.weight`), the base weights must be
+   * `frozen`. `dropoutSeed` (training graphs, when `dropout` > 0): a scalar input from which the
+   * dropout masks derive, so a given (seed, step) always drops the same units.
+   */
+  lora?: LoraConfig & { dropoutSeed?: Tensor };
+  /**
+   * Recompute each decoder layer in the backward from its input instead of keeping its
+   * activations (graph/checkpoint.ts): less memory, about one more forward of compute. Applies
+   * to `hidden` and `logits`; `step` returns no caches then.
+   * @default false
+   */
+  gradientCheckpointing?: boolean;
 }
 
 /** A causal LM as graph functions over its weights. */
@@ -120,18 +140,24 @@ export function buildCausalLM(config: ModelConfig, options: CausalLMOptions = {}
   const shapes = weightShapes(config);
   const weights: Record<string, Tensor> = {};
   const params: Tensor[] = [];
+  if (options.lora && !options.frozen) throw new Error("LoRA needs frozen base weights");
   for (const [name, shape] of Object.entries(shapes)) {
     const frozen = options.frozen?.[name];
     if (options.frozen && !frozen) throw new Error(`Missing frozen weight: ${name}`);
     if (frozen) {
-      if (frozen.dtype !== "float32") {
-        throw new Error(`Frozen weight "${name}" is ${frozen.dtype}: convert it with toFloat32`);
-      }
-      weights[name] = constant(frozen.data as Float32Array, shape);
+      const stored = "file" in frozen
+        ? storedConstant(frozen)
+        : constant(frozen.data, shape, frozen.dtype);
+      weights[name] = stored.cast("float32");
     } else {
       weights[name] = input(`${options.prefix ?? ""}${name}`, shape);
       params.push(weights[name]);
     }
+  }
+  const lora = options.lora;
+  for (const [name, shape] of Object.entries(lora ? loraShapes(config, lora) : {})) {
+    weights[name] = input(`${options.prefix ?? ""}${name}`, shape);
+    params.push(weights[name]);
   }
   const w = (name: string) => weights[name];
   const maybe = (name: string): Tensor | undefined => weights[name];
@@ -140,11 +166,32 @@ export function buildCausalLM(config: ModelConfig, options: CausalLMOptions = {}
   const G = H / KV;
   const eps = config.rms_norm_eps;
 
-  /** x (M,in) @ Wᵀ (+ b): one 2-D matmul. */
+  /** x (M,in) @ Wᵀ (+ b) (+ (α/r)·(x Aᵀ) Bᵀ on adapted layers): 2-D matmuls. */
   const linear = (x: Tensor, name: string): Tensor => {
-    const y = x.matmul(w(`${name}.weight`).transpose());
+    let y = x.matmul(w(`${name}.weight`).transpose());
     const b = maybe(`${name}.bias`);
-    return b ? y.add(b) : y;
+    if (b) y = y.add(b);
+    const a = maybe(`${name}.lora_A.weight`);
+    if (!a || !lora) return y;
+    const down = dropout(x, name).matmul(a.transpose()); // (M,r): the cheap side first
+    return y.add(down.matmul(w(`${name}.lora_B.weight`).transpose()).mul(lora.alpha / lora.r));
+  };
+  /**
+   * Inverted dropout on an adapter's input, its mask a hash of (element index, layer, seed
+   * input): fixed by (seed, step), so a resumed run drops exactly the same units.
+   */
+  const dropout = (x: Tensor, name: string): Tensor => {
+    const p = lora?.dropout ?? 0;
+    if (p === 0 || !lora?.dropoutSeed) return x;
+    const cols = x.shape[1] as number;
+    const row = arange(x, 0).cast("float32").unsqueeze(1);
+    const col = arange(x, 1).cast("float32").unsqueeze(0);
+    const salt = [...name].reduce((h, c) => (h * 31 + c.charCodeAt(0)) % 9973, 7);
+    const index = row.mul(cols).add(col).mul(1e-3).add(lora.dropoutSeed.mul(0.618).add(salt));
+    // The classic shader hash fract(sin(v)·43758.5453): uniform enough for a dropout mask.
+    const hashed = sin(index).mul(43758.5453);
+    const uniform = hashed.sub(hashed.cast("int64").cast("float32")).abs();
+    return where(uniform.ge(p), x.mul(1 / (1 - p)), 0);
   };
   /** RMSNorm (Zhang & Sennrich 2019): x / sqrt(mean(x²) + ε) · g, in float32 as HF. */
   const rmsNorm = (x: Tensor, name: string): Tensor =>
@@ -217,21 +264,29 @@ export function buildCausalLM(config: ModelConfig, options: CausalLMOptions = {}
     };
     let x = w("model.embed_tokens.weight").gather(inputIds).reshape([-1, D]); // (N·S, D)
     const present: LayerCache[] = [];
-    for (let i = 0; i < config.num_hidden_layers; i++) {
+    const layer = (x: Tensor, i: number): Tensor => {
       const p = `model.layers.${i}`;
       const layerPast = past?.[i] ?? null;
       if (config.layout.norm === "pre") {
         const a = attention(rmsNorm(x, `${p}.input_layernorm`), `${p}.self_attn`, ctx, layerPast);
         present.push(a.cache);
-        x = x.add(a.out);
-        x = x.add(mlp(rmsNorm(x, `${p}.post_attention_layernorm`), `${p}.mlp`));
+        const h = x.add(a.out);
+        return h.add(mlp(rmsNorm(h, `${p}.post_attention_layernorm`), `${p}.mlp`));
+      }
+      const a = attention(x, `${p}.self_attn`, ctx, layerPast);
+      present.push(a.cache);
+      const h = x.add(rmsNorm(a.out, `${p}.post_attention_layernorm`));
+      return h.add(rmsNorm(mlp(h, `${p}.mlp`), `${p}.post_feedforward_layernorm`));
+    };
+    for (let i = 0; i < config.num_hidden_layers; i++) {
+      if (options.gradientCheckpointing && !past) {
+        const leaves = params.filter((t) => t.name!.includes(`layers.${i}.`));
+        x = checkpoint(x, (input) => layer(input, i), leaves);
       } else {
-        const a = attention(x, `${p}.self_attn`, ctx, layerPast);
-        present.push(a.cache);
-        x = x.add(rmsNorm(a.out, `${p}.post_attention_layernorm`));
-        x = x.add(rmsNorm(mlp(x, `${p}.mlp`), `${p}.post_feedforward_layernorm`));
+        x = layer(x, i);
       }
     }
+    if (options.gradientCheckpointing && !past) present.length = 0;
     const hidden = rmsNorm(x, "model.norm").reshape([N, S, D]);
     return { hidden, present };
   }

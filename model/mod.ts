@@ -21,6 +21,7 @@ export * from "./safetensors.ts";
 export * from "./weights.ts";
 export * from "./rope.ts";
 export * from "./decoder.ts";
+export * from "./lora.ts";
 export * from "./logprobs.ts";
 export * from "./save.ts";
 export * from "./generate.ts";

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { HostTensor } from "../graph/mod.ts";
+import type { HostTensor, StoredTensor } from "../graph/mod.ts";
 
 /** The checkpoint dtypes this project reads and writes, by safetensors name. */
 const DTYPES = {
@@ -166,4 +166,56 @@ export function serializeSafetensors(
  */
 export async function readSafetensors(path: string): Promise<Safetensors> {
   return parseSafetensors(await Deno.readFile(path), path);
+}
+
+/**
+ * Where each tensor of a `.safetensors` file lies, reading only its header: the regions that
+ * file-backed constants point at (see `storedConstant`), so weights need not be read at all.
+ *
+ * @param path File path (made absolute).
+ * @returns File regions by tensor name.
+ * @example
+ * ```ts
+ * import { readSafetensorsLayout } from "./safetensors.ts";
+ * const layout = await readSafetensorsLayout("model/tiny/model.safetensors");
+ * if (layout["model.norm.weight"].dtype !== "bfloat16") throw new Error("unexpected");
+ * ```
+ */
+export async function readSafetensorsLayout(path: string): Promise<Record<string, StoredTensor>> {
+  const file = await Deno.realPath(path);
+  const handle = await Deno.open(file);
+  try {
+    const head = new Uint8Array(8);
+    if (await handle.read(head) !== 8) throw new Error(`Truncated safetensors file: ${path}`);
+    const headerLength = Number(new DataView(head.buffer).getBigUint64(0, true));
+    const bytes = new Uint8Array(headerLength);
+    for (let got = 0; got < headerLength;) {
+      const n = await handle.read(bytes.subarray(got));
+      if (n === null) throw new Error(`Safetensors header runs past the end of the file: ${path}`);
+      got += n;
+    }
+    const header = JSON.parse(new TextDecoder().decode(bytes)) as Record<string, unknown>;
+    const out: Record<string, StoredTensor> = {};
+    for (const [name, value] of Object.entries(header)) {
+      if (name === "__metadata__") continue;
+      const entry = value as HeaderEntry;
+      const dtype = DTYPES[entry.dtype as StDtype];
+      if (!dtype) {
+        throw new Error(
+          `Unsupported dtype ${entry.dtype} of tensor "${name}" in ${path}: expected F32, F16, BF16, I64 or I32`,
+        );
+      }
+      const [begin, end] = entry.data_offsets;
+      out[name] = {
+        dtype,
+        shape: [...entry.shape],
+        file,
+        offset: 8 + headerLength + begin,
+        length: end - begin,
+      };
+    }
+    return out;
+  } finally {
+    handle.close();
+  }
 }

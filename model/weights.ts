@@ -5,10 +5,10 @@
  *
  * @module
  */
-import type { HostTensor } from "../graph/mod.ts";
+import type { HostTensor, StoredTensor } from "../graph/mod.ts";
 import { bf16ToF32, f16ToF32 } from "./_dtype.ts";
 import type { ModelConfig } from "./config.ts";
-import { readSafetensors } from "./safetensors.ts";
+import { readSafetensors, readSafetensorsLayout } from "./safetensors.ts";
 
 /**
  * The HF names and shapes of every weight of `config`'s model, in a stable order (embeddings,
@@ -162,8 +162,41 @@ export async function loadWeights(
     const { tensors } = await readSafetensors(file);
     for (const [name, t] of Object.entries(tensors)) all[name] = toFloat32(t);
   }
-  if (!config) return all;
-  const out: Record<string, HostTensor> = {};
+  return config ? await pickWeights(all, config, dir) : all;
+}
+
+/**
+ * Where every weight of a model folder lies in its safetensors files, in the checkpoint's own
+ * dtype, without reading the weights: frozen weights that onnxruntime maps straight from the
+ * checkpoint (see `storedConstant`). Validated against `config` as {@linkcode loadWeights} does.
+ *
+ * @param dir A model folder (single file or sharded).
+ * @param config The architecture.
+ * @returns File regions by HF tensor name.
+ * @example
+ * ```ts
+ * import { loadConfig } from "./config.ts";
+ * import { storedWeights } from "./weights.ts";
+ * const w = await storedWeights("model/tiny", await loadConfig("model/tiny"));
+ * if (w["model.norm.weight"].dtype !== "bfloat16") throw new Error("unexpected");
+ * ```
+ */
+export async function storedWeights(
+  dir: string,
+  config: ModelConfig,
+): Promise<Record<string, StoredTensor>> {
+  const all: Record<string, StoredTensor> = {};
+  for (const file of await weightFiles(dir)) Object.assign(all, await readSafetensorsLayout(file));
+  return await pickWeights(all, config, dir);
+}
+
+/** The weights `config` needs, checked for presence and shape (extra tensors dropped). */
+async function pickWeights<T extends { shape: number[] }>(
+  all: Record<string, T>,
+  config: ModelConfig,
+  dir: string,
+): Promise<Record<string, T>> {
+  const out: Record<string, T> = {};
   const missing: string[] = [];
   const used = new Set<string>();
   for (const [name, shape] of Object.entries(weightShapes(config))) {

@@ -23,6 +23,7 @@ import {
   Program,
   type ResolvedDevice,
   type RunOptions,
+  sessionConfig,
   type Value,
   withModelFile,
 } from "./program.ts";
@@ -179,6 +180,18 @@ async function openSession(
     for (const name of keepOnDevice) location[name] = "gpu-buffer";
     options.preferredOutputLocation = location;
   }
-  if (!onnx.externalData) return await ort.InferenceSession.create(onnx.model, options);
+  const extra = sessionConfig(onnx);
+  if (Object.keys(extra).length) {
+    // onnxruntime-node flattens `extra` into session config entries ("a.b" keys).
+    const nested: Record<string, Record<string, string>> = {};
+    for (const [key, value] of Object.entries(extra)) {
+      const [head, ...rest] = key.split(".");
+      (nested[head] ??= {})[rest.join(".")] = value;
+    }
+    options.extra = nested;
+  }
+  if (!onnx.externalData && !onnx.linkedFiles) {
+    return await ort.InferenceSession.create(onnx.model, options);
+  }
   return await withModelFile(onnx, (path) => ort.InferenceSession.create(path, options));
 }

@@ -19,6 +19,7 @@ import {
   Program,
   type ResolvedDevice,
   type RunOptions,
+  sessionConfig,
   type Value,
   withModelFile,
 } from "./program.ts";
@@ -200,6 +201,9 @@ export async function openNative(
     // A train step's shapes repeat, but the memory pattern's first planned run allocates one more
     // arena-sized block (a multi-second stall and GBs of peak at 135M parameters).
     check(lib, lib.fn.DisableMemPattern(opts));
+    for (const [key, value] of Object.entries(sessionConfig(onnx))) {
+      check(lib, lib.fn.AddSessionConfigEntry(opts, cstr(key), cstr(value)));
+    }
     if (options.profilePrefix) {
       check(lib, lib.fn.EnableProfiling(opts, cstr(options.profilePrefix)));
     }
@@ -229,7 +233,7 @@ async function createSession(
 ): Promise<Deno.PointerValue> {
   const fail = (error: Error) =>
     new Error(`onnxruntime could not open the graph: ${error.message}`);
-  if (!onnx.externalData) {
+  if (!onnx.externalData && !onnx.linkedFiles) {
     const model = onnx.model;
     return await outAsync(async (p) => {
       const status = await lib.fn.CreateSessionFromArray(

@@ -260,9 +260,12 @@ function checkShape(
 
 /**
  * Writes a model whose weights are external data to a temporary folder (onnxruntime resolves
- * external data relative to the model file), opens it, and removes the folder.
+ * external data relative to the model file), opens it, and removes the folder. Files that
+ * file-backed constants point into (`linkedFiles`) are hard-linked there — onnxruntime refuses
+ * symbolic links out of the model's folder; a hard link shares the file's pages and disk — or
+ * copied across file systems.
  *
- * @param onnx The model, with `externalData`.
+ * @param onnx The model, with `externalData` or `linkedFiles`.
  * @param open Opens the model file at the given path.
  * @returns What `open` returned.
  */
@@ -288,8 +291,29 @@ export async function withModelFile<T>(
         file.close();
       }
     }
+    for (const { name, path } of onnx.linkedFiles ?? []) {
+      await Deno.link(path, join(dir, name)).catch(() => Deno.copyFile(path, join(dir, name)));
+    }
     return await open(join(dir, "model.onnx"));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+}
+
+/**
+ * Session config entries a model needs: with file-backed constants, no constant folding — it
+ * would turn each bfloat16 weight and its Cast into a float32 copy in memory; the weights are
+ * cast on the fly instead and stay mapped from their file.
+ *
+ * @param onnx The model.
+ * @returns onnxruntime session config entries (key → value).
+ * @example
+ * ```ts
+ * import { input, toOnnx } from "../graph/mod.ts";
+ * import { sessionConfig } from "./program.ts";
+ * if (Object.keys(sessionConfig(toOnnx({ y: input("x", [1]).mul(2) }))).length !== 0) throw new Error("unexpected");
+ * ```
+ */
+export function sessionConfig(onnx: OnnxModel): Record<string, string> {
+  return onnx.linkedFiles ? { "optimization.disable_specified_optimizers": "ConstantFolding" } : {};
 }
