@@ -9,7 +9,8 @@
  * Each line: `{"row": 3, "chosen": {"logp_sum": -12.3, "logp_mean": -1.02, "tokens": 12},
  * "rejected": {...}}` (unpaired data: `"label"` and `"completion"`). `--data` takes any format the
  * data pipeline reads (JSONL / JSON / Parquet / Hub dataset, pre-tokenized rows included); rows
- * the pipeline skips are summarised on stderr. Options: `--model` (default model/tiny),
+ * the pipeline skips are summarised on stderr. Options: `--model` (default model/tiny; a LoRA
+ * adapter folder scores base + adapter, the base from `--base` or its adapter_config.json),
  * `--data` (required), `--batch_size` (default 8), `--device` (default cpu), and the data keys
  * `--dataset_split`, `--dataset_config`, `--format`, `--max_samples`, `--max_length`,
  * `--max_prompt_length`, `--max_completion_length`, `--truncation_mode`.
@@ -64,11 +65,15 @@ export type ScoreLine =
  * ```
  */
 export async function scoreExamples(
-  model: Pick<LoadedModel, "config" | "weights">,
+  model: Pick<LoadedModel, "config" | "weights" | "adapter">,
   examples: TokenizedExample[],
   options: { padTokenId: number; batchSize?: number; device?: Device },
 ): Promise<ScoreLine[]> {
-  const lm = buildCausalLM(model.config);
+  // A LoRA adapter stays unmerged: the base frozen, the adapters fed as the only inputs.
+  const { adapter } = model;
+  const lm = adapter
+    ? buildCausalLM(model.config, { frozen: model.weights, lora: adapter.lora })
+    : buildCausalLM(model.config);
   const out = sequenceLogps(lm, {
     inputIds: input("input_ids", ["N", "T"], "int64"),
     attentionMask: input("attention_mask", ["N", "T"]),
@@ -86,7 +91,7 @@ export async function scoreExamples(
       const batch = collate(part, { padTokenId: options.padTokenId, idsDtype: "int64" });
       const shape = batch.shape;
       const r = await program.run({
-        ...model.weights,
+        ...(adapter ? adapter.weights : model.weights),
         input_ids: { dtype: "int64", shape, data: batch.inputIds },
         attention_mask: { dtype: "float32", shape, data: batch.attentionMask },
         completion_mask: { dtype: "float32", shape, data: batch.completionMask },
@@ -137,6 +142,7 @@ export async function score(args: string[]): Promise<{ lines: string[]; skipped:
     strict: true,
     options: {
       model: { type: "string", default: "model/tiny" },
+      base: { type: "string" },
       data: { type: "string" },
       batch_size: { type: "string" },
       device: { type: "string", default: "cpu" },
@@ -144,7 +150,7 @@ export async function score(args: string[]): Promise<{ lines: string[]; skipped:
     },
   });
   if (!values.data) throw new Error(`Missing --data: ${USAGE}`);
-  const model = await loadModel(values.model);
+  const model = await loadModel(values.model, { base: values.base });
   const tokenizer = await loadTokenizer(model.dir);
   const config = dataConfigFrom(values.data, values);
 

@@ -20,10 +20,12 @@ import type { Algorithm, Hyperparameters } from "./algorithms/mod.ts";
 import type { DataConfig } from "./data/dataset.ts";
 import { prepareData } from "./data/dataset.ts";
 import type { TokenizedExample } from "./data/types.ts";
+import { input } from "./graph/mod.ts";
 import { type Feed, parseDevice, Program, TrainStep } from "./runtime/mod.ts";
+import type { CausalLMOptions } from "./model/decoder.ts";
 import { Generator } from "./model/generate.ts";
-import { type LoadedModel, loadModel } from "./model/load.ts";
 import { loadTokenizer, type Tokenizer } from "./model/tokenizer.ts";
+import { mergeAdapterFolder } from "./merge.ts";
 import {
   batchesPerEpoch,
   batchFeeds,
@@ -50,6 +52,7 @@ import {
 } from "./trainer/config.ts";
 import { MetricsLog, type MetricsRow } from "./trainer/log.ts";
 import { onlineSettings, OnlineSource, promptData, promptOnlyRows } from "./trainer/online.ts";
+import { initialParams, loadPolicy, type Policy } from "./trainer/policy.ts";
 import { finishReport } from "./trainer/report.ts";
 import { learningRate, type Schedule } from "./trainer/schedule.ts";
 import { buildStepGraph, type StepGraph } from "./trainer/step_graph.ts";
@@ -89,7 +92,9 @@ export interface Run {
   readonly outDir: string;
   readonly say: (line: string) => void;
   readonly tokenizer: Tokenizer;
-  readonly policy: LoadedModel;
+  readonly policy: Policy;
+  /** How generation builds the model: the frozen base and adapters under LoRA. */
+  readonly generatorModel: Pick<CausalLMOptions, "frozen" | "lora"> | undefined;
   readonly data: { train: TokenizedExample[]; eval: TokenizedExample[] };
   readonly graph: StepGraph;
   readonly step: TrainStep;
@@ -115,6 +120,15 @@ interface Window {
   examples: number;
   start: number;
 }
+
+/** The scalar input LoRA dropout masks derive from (see {@link dropoutSeed}). */
+const DROPOUT_SEED = "lora_dropout_seed";
+
+/**
+ * The dropout seed of the micro-batch after `consumed` ones: a function of (seed, data position)
+ * only, so a resumed run draws the same masks; small enough to be exact in float32.
+ */
+const dropoutSeed = (seed: number, consumed: number) => ((seed % 97) * 100003 + consumed) % 2 ** 24;
 
 /** The embedded default run: the tiny model on the sample data. */
 export const EMBEDDED_CONFIG = new URL("./configs/tiny.yaml", import.meta.url).pathname;
@@ -180,12 +194,23 @@ async function setup(settings: RunSettings, options: TrainOptions): Promise<Run>
   await Deno.writeTextFile(join(outDir, "config.yaml"), configToYaml(config));
   const model = requireKey(config.model_name_or_path, "model_name_or_path");
   say(`Loading ${model}`);
-  const [tokenizer, policy] = await Promise.all([loadTokenizer(model), loadModel(model)]);
+  const [tokenizer, policy] = await Promise.all([loadTokenizer(model), loadPolicy(config)]);
   say(`Tokenizer: vocab ${tokenizer.vocabSize}, chat template: ${tokenizer.chatTemplateSource}`);
   if (tokenizer.templateWarning) console.error(tokenizer.templateWarning);
   const data = await loadData(config, algorithm, tokenizer, say);
   const hp = hyperparameters(settings);
-  const graph = buildStepGraph(policy.config, { algorithm, hp, kind: data.kind });
+  // LoRA dropout masks derive from a fed seed; evaluation uses a graph without dropout.
+  const dropout = (policy.lora?.dropout ?? 0) > 0;
+  const stepGraph = (training: boolean) =>
+    buildStepGraph(policy.config, {
+      algorithm,
+      hp,
+      kind: data.kind,
+      model: training && dropout
+        ? { ...policy.model, lora: { ...policy.lora!, dropoutSeed: input(DROPOUT_SEED, []) } }
+        : policy.model,
+    });
+  const graph = stepGraph(true);
   if (graph.withKl && config.per_device_train_batch_size === 1) {
     console.error("Warning: batch size 1 gives KTO no mismatched pair: its KL point z is 0");
   }
@@ -197,8 +222,12 @@ async function setup(settings: RunSettings, options: TrainOptions): Promise<Run>
     maxGradNorm: config.max_grad_norm,
     device,
   });
-  const position = await startingPoint(step, { policy, algorithm, resumeDir });
-  const evalProgram = await Program.compile({ loss: graph.loss, ...graph.metrics }, { device });
+  const position = await startingPoint(step, { policy, algorithm, resumeDir, seed: config.seed });
+  const evalGraph = dropout ? stepGraph(false) : graph;
+  const evalProgram = await Program.compile({ loss: evalGraph.loss, ...evalGraph.metrics }, {
+    device,
+  });
+  const generatorModel = policy.lora ? { frozen: policy.stored, lora: policy.lora } : undefined;
   if (algorithm.needsReference) say("Reference log-probs: from the cache or computed as needed");
   const reference = algorithm.needsReference
     ? await Reference.forRun(config, {
@@ -209,7 +238,12 @@ async function setup(settings: RunSettings, options: TrainOptions): Promise<Run>
     })
     : null;
   const online = algorithm.online
-    ? await OnlineSource.create(policy.config, { tokenizer, device, ...onlineSettings(config) })
+    ? await OnlineSource.create(policy.config, {
+      tokenizer,
+      device,
+      model: generatorModel,
+      ...onlineSettings(config),
+    })
     : null;
   const perEpoch = batchesPerEpoch(data.train, config.per_device_train_batch_size);
   const schedule = scheduleOf(config, perEpoch);
@@ -227,6 +261,7 @@ async function setup(settings: RunSettings, options: TrainOptions): Promise<Run>
     say,
     tokenizer,
     policy,
+    generatorModel,
     data,
     graph,
     step,
@@ -244,16 +279,19 @@ async function setup(settings: RunSettings, options: TrainOptions): Promise<Run>
   };
 }
 
-/** Loads the starting weights into `step`: the policy's, or a checkpoint's with its position. */
+/**
+ * Loads the starting parameters into `step` — the policy's weights, or fresh adapters under LoRA
+ * — or a checkpoint's with its position.
+ */
 async function startingPoint(
   step: TrainStep,
-  from: { policy: LoadedModel; algorithm: Algorithm; resumeDir: string | null },
+  from: { policy: Policy; algorithm: Algorithm; resumeDir: string | null; seed: number },
 ): Promise<Run["position"]> {
   if (!from.resumeDir) {
-    step.setParams(from.policy.weights);
+    step.setParams(await initialParams(from.policy, from.seed));
     return { consumed: 0, skipped: 0, algorithmState: { ...from.algorithm.state?.initial } };
   }
-  const saved = await loadCheckpoint(from.resumeDir, from.policy.config);
+  const saved = await loadCheckpoint(from.resumeDir, from.policy);
   step.loadState(saved.state);
   const { consumed, algorithmState } = saved.position;
   return { consumed, skipped: 0, algorithmState };
@@ -402,7 +440,7 @@ async function evaluate(run: Run, at: number): Promise<void> {
 async function sample(run: Run, at: number): Promise<void> {
   const device = run.step.device;
   run.generator ??= run.online?.generator ??
-    await Generator.create(run.policy.config, { device });
+    await Generator.create(run.policy.config, { device, model: run.generatorModel });
   const prompts = run.data.eval.slice(0, 3).map((e) => e.promptIds);
   const outs = await run.generator.generate(run.step.paramFeeds(), prompts, {
     max_new_tokens: 48,
@@ -419,20 +457,18 @@ async function sample(run: Run, at: number): Promise<void> {
   await Deno.writeTextFile(join(run.outDir, "samples.jsonl"), lines.join(""), { append: true });
 }
 
-/** Writes `checkpoint-<at>` (HF format, plus optimizer state and the run's position). */
+/**
+ * Writes `checkpoint-<at>` (HF format, or PEFT's adapter files under LoRA, plus optimizer state
+ * and the run's position).
+ */
 async function save(run: Run, at: number): Promise<void> {
   const dir = join(run.outDir, `checkpoint-${at}`);
-  await saveCheckpoint(
-    dir,
-    { config: run.policy.config, tokenizerDir: run.policy.dir },
-    await run.step.readState(),
-    {
-      step: at,
-      consumed: run.position.consumed,
-      algorithmState: run.position.algorithmState,
-      config: run.config,
-    },
-  );
+  await saveCheckpoint(dir, run.policy, await run.step.readState(), {
+    step: at,
+    consumed: run.position.consumed,
+    algorithmState: run.position.algorithmState,
+    config: run.config,
+  });
   run.checkpoint = dir;
 }
 
@@ -480,7 +516,10 @@ async function optimizerStep(
     const made = await batchOf(run, run.data.train, next.indices, "train", at);
     run.position.consumed++;
     if (!made) continue;
-    micro.push(pickFeeds(run.step.dataInputs, made.feeds));
+    const seed: Record<string, number> = run.step.dataInputs.includes(DROPOUT_SEED)
+      ? { [DROPOUT_SEED]: dropoutSeed(run.config.seed, run.position.consumed) }
+      : {};
+    micro.push(pickFeeds(run.step.dataInputs, { ...made.feeds, ...seed }));
     run.window.tokens += made.tokens;
     run.window.examples += made.examples;
   }
@@ -548,6 +587,11 @@ async function finish(run: Run): Promise<TrainResult> {
   await evaluate(run, total);
   await save(run, total);
   await run.reference?.cache.save();
+  if (run.config.merge_adapter && run.policy.lora) {
+    run.say(
+      `merged model: ${await mergeAdapterFolder(run.checkpoint, join(run.outDir, "merged"))}`,
+    );
+  }
   await run.log.close();
   const summary = await finishReport(run.outDir, run.log.rows, {
     title: `${run.algorithm.name} on ${run.config.dataset_name}`,

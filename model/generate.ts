@@ -13,7 +13,7 @@
 import { input, type Tensor } from "../graph/mod.ts";
 import { type Feed, Program, type Value } from "../runtime/mod.ts";
 import type { ModelConfig } from "./config.ts";
-import { buildCausalLM } from "./decoder.ts";
+import { buildCausalLM, type CausalLMOptions } from "./decoder.ts";
 
 /** Decoding options (HF `generate` names). */
 export interface GenerateOptions {
@@ -124,7 +124,8 @@ export class Generator {
    * Compiles the prefill and decode graphs of `config`'s architecture.
    *
    * @param config The model config.
-   * @param options `device` to run on.
+   * @param options `device` to run on; `model`: how the weights enter the graph (frozen base and
+   *   LoRA adapters: the weights fed to `generate` are then the adapters).
    * @returns The generator.
    * @example
    * ```ts
@@ -140,9 +141,12 @@ export class Generator {
    */
   static async create(
     config: ModelConfig,
-    options: { device?: "cpu" | "cuda" | "webgpu" | "auto" } = {},
+    options: {
+      device?: "cpu" | "cuda" | "webgpu" | "auto";
+      model?: Pick<CausalLMOptions, "frozen" | "lora">;
+    } = {},
   ): Promise<Generator> {
-    const model = buildCausalLM(config);
+    const model = buildCausalLM(config, options.model);
     const { num_key_value_heads: KV, head_dim: d } = config;
     const first = model.step(
       input("input_ids", ["N", "T"], "int64"),

@@ -8,6 +8,7 @@
 import type { HostTensor } from "../graph/mod.ts";
 import { hubDownloadMatching, type HubOptions, isHubId } from "./hub.ts";
 import { loadConfig, type ModelConfig } from "./config.ts";
+import { isAdapterDir, loadAdapter, type LoadedAdapter } from "./lora.ts";
 import { loadWeights } from "./weights.ts";
 
 /** The embedded default model (Llama architecture, tiny tokenizer), shipped in the repository. */
@@ -63,20 +64,24 @@ export async function resolveModelDir(pathOrId: string, options: HubOptions = {}
 
 /** A loaded model: where it lives, its config and its float32 weights. */
 export interface LoadedModel {
-  /** Local folder (a Hub id's cache snapshot). */
+  /** Local folder (a Hub id's cache snapshot; for an adapter, the adapter's folder). */
   dir: string;
   /** The validated config. */
   config: ModelConfig;
-  /** float32 weights by HF name. */
+  /** float32 weights by HF name (for an adapter: the base model's). */
   weights: Record<string, HostTensor>;
+  /** A PEFT LoRA adapter on top of `weights`, when the folder was an adapter folder. */
+  adapter?: LoadedAdapter;
 }
 
 /**
- * Loads config and weights from a local folder or a Hub id.
+ * Loads config and weights from a local folder or a Hub id. A PEFT adapter folder (with
+ * `adapter_config.json`, e.g. a LoRA run's checkpoint) loads its base model
+ * (`options.base`, else the adapter's `base_model_name_or_path`) plus the adapter.
  *
  * @param pathOrId A folder or a Hub id.
- * @param options Hub options.
- * @returns Folder, config and float32 weights.
+ * @param options Hub options; `base`: the base model of an adapter folder.
+ * @returns Folder, config, float32 weights and the adapter if any.
  * @example
  * ```ts
  * import { loadModel } from "./load.ts";
@@ -84,7 +89,21 @@ export interface LoadedModel {
  * if (weights["model.embed_tokens.weight"].shape[0] !== config.vocab_size) throw new Error("unexpected");
  * ```
  */
-export async function loadModel(pathOrId: string, options: HubOptions = {}): Promise<LoadedModel> {
+export async function loadModel(
+  pathOrId: string,
+  options: HubOptions & { base?: string } = {},
+): Promise<LoadedModel> {
+  if (await isAdapterDir(pathOrId)) {
+    const raw = JSON.parse(await Deno.readTextFile(`${pathOrId}/adapter_config.json`));
+    const baseId = options.base ?? raw.base_model_name_or_path;
+    if (!baseId) {
+      throw new Error(
+        `${pathOrId}/adapter_config.json names no base_model_name_or_path: pass the base model`,
+      );
+    }
+    const base = await loadModel(baseId, { ...options, base: undefined });
+    return { ...base, dir: pathOrId, adapter: await loadAdapter(pathOrId, base.config) };
+  }
   const dir = await resolveModelDir(pathOrId, options);
   const config = await loadConfig(dir);
   return { dir, config, weights: await loadWeights(dir, config) };

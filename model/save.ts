@@ -150,8 +150,14 @@ export async function saveModel(
   }
 }
 
-/** Copies the tokenizer files and named chat templates (`additional_chat_templates/`) present. */
-async function copyTokenizerFiles(from: string, to: string): Promise<void> {
+/**
+ * Copies the tokenizer files and named chat templates (`additional_chat_templates/`) present in
+ * `from` into `to`.
+ *
+ * @param from A model folder.
+ * @param to The destination folder (must exist).
+ */
+export async function copyTokenizerFiles(from: string, to: string): Promise<void> {
   const files = [...TOKENIZER_FILES];
   try {
     for await (const entry of Deno.readDir(`${from}/${CHAT_TEMPLATE_DIR}`)) {

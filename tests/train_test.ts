@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ALGORITHMS } from "../algorithms/mod.ts";
 import { saveCheckpoint } from "../trainer/checkpoint.ts";
-import { type Key, readsKey } from "../trainer/config.ts";
+import { type Key, readsKey, resolveConfig } from "../trainer/config.ts";
+import { loadPolicy } from "../trainer/policy.ts";
 import { loadModel } from "../model/load.ts";
 import { score } from "../score.ts";
 import { train, trainHelp } from "../train.ts";
@@ -124,20 +125,17 @@ Deno.test("train() writes samples and HF-format checkpoints that the score tool 
 
 Deno.test("saveCheckpoint() leaves no partial checkpoint when writing fails", async () => {
   const dir = await Deno.makeTempDir();
-  const { config, weights } = await loadModel("model/tiny");
+  const { weights } = await loadModel("model/tiny");
+  const { config } = resolveConfig({ cli: { model_name_or_path: "model/tiny" } });
+  const policy = await loadPolicy(config);
   const target = join(dir, "checkpoint-1");
   const position = { step: 1, consumed: 1, algorithmState: {}, config: {} };
   const state = { step: 1, params: weights, slots: {} };
-  await saveCheckpoint(target, { config, tokenizerDir: "model/tiny" }, state, position);
+  await saveCheckpoint(target, policy, state, position);
   const before = await Deno.readFile(join(target, "model.safetensors"));
   const { "model.norm.weight": _dropped, ...incomplete } = weights;
   await assert.rejects(
-    saveCheckpoint(
-      target,
-      { config, tokenizerDir: "model/tiny" },
-      { ...state, params: incomplete },
-      position,
-    ),
+    saveCheckpoint(target, policy, { ...state, params: incomplete }, position),
     /missing weight "model.norm.weight"/,
   );
   assert.deepEqual(await Deno.readFile(join(target, "model.safetensors")), before);

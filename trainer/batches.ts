@@ -7,7 +7,7 @@
  */
 import { batchIndices, collate, exampleLength } from "../data/batch.ts";
 import type { Batch, TokenizedExample, UnpairedExample } from "../data/types.ts";
-import type { HostTensor } from "../graph/mod.ts";
+import type { HostTensor, StoredTensor } from "../graph/mod.ts";
 import type { Device } from "../runtime/mod.ts";
 import { input } from "../graph/mod.ts";
 import { Program } from "../runtime/mod.ts";
@@ -20,7 +20,9 @@ import { contentChecksum, fingerprint, RefLogpCache } from "./ref_cache.ts";
 /** The files of a model folder that decide how text becomes tokens. */
 const TOKENIZER_FILES = /^(tokenizer.*|special_tokens_map\.json|chat_template\..*)$/;
 import type { TrainConfig } from "./config.ts";
-import { type LoadedModel, loadModel } from "../model/load.ts";
+import { resolveModelDir } from "../model/load.ts";
+import { loadConfig } from "../model/config.ts";
+import { storedWeights } from "../model/weights.ts";
 
 /** Settings that fix the batch order. */
 export interface OrderOptions {
@@ -143,22 +145,34 @@ export class Reference {
   private constructor(readonly program: Program, readonly cache: RefLogpCache) {}
 
   /**
-   * The reference of a run: `ref_model`, or the policy's initial weights, with the cache keyed
+   * The reference of a run: `ref_model`, or the policy's initial (under LoRA: base) weights,
+   * mapped from the checkpoint file in its own dtype — the same pages as the policy's frozen
+   * base, no second copy in memory — with the cache keyed
    * by the reference weights, the data files and every setting that changes tokenization (in
    * memory only when `precompute_ref_log_probs` is off).
    *
    * @param config The resolved config.
-   * @param run The loaded policy, the data files, whether KL rows are included, the device.
+   * @param run The policy's folder and config, the data files, whether KL rows are included, the
+   *   device.
    * @returns The reference.
    */
   static async forRun(
     config: TrainConfig,
-    run: { policy: LoadedModel; dataFiles: string[]; withKl: boolean; device: Device },
+    run: {
+      policy: { dir: string; config: ModelConfig; stored: Record<string, StoredTensor> };
+      dataFiles: string[];
+      withKl: boolean;
+      device: Device;
+    },
   ): Promise<Reference> {
     const refId = config.ref_model ?? config.model_name_or_path;
     const ref = refId === null || refId === config.model_name_or_path
       ? run.policy
-      : await loadModel(refId);
+      : await (async () => {
+        const dir = await resolveModelDir(refId);
+        const refConfig = await loadConfig(dir);
+        return { dir, config: refConfig, stored: await storedWeights(dir, refConfig) };
+      })();
     const settings = [
       config.dataset_train_split,
       config.dataset_config,
@@ -178,20 +192,20 @@ export class Reference {
       const key = { model: await fingerprint(ref.dir), source, settings, kl: run.withKl };
       cache = await RefLogpCache.open(key, source);
     }
-    return await Reference.create(ref.config, ref.weights, { device: run.device, cache });
+    return await Reference.create(ref.config, ref.stored, { device: run.device, cache });
   }
 
   /**
    * Compiles the reference model with its weights as constants.
    *
    * @param config Architecture.
-   * @param weights Frozen weights.
+   * @param weights Frozen weights (in memory, or where they lie in the checkpoint files).
    * @param options Device and cache.
    * @returns The reference.
    */
   static async create(
     config: ModelConfig,
-    weights: Record<string, HostTensor>,
+    weights: Record<string, HostTensor | StoredTensor>,
     options: { device: Device; cache: RefLogpCache },
   ): Promise<Reference> {
     const model = buildCausalLM(config, { frozen: weights });

@@ -1,7 +1,7 @@
 /**
  * Checkpoints: the policy in Hugging Face format (model.safetensors + config.json + tokenizer
- * files, loadable by `transformers` and `deno task score`), the optimizer state, and where the run
- * stands (step, micro-batches consumed, algorithm state, resolved config) for `--resume`.
+ * files, loadable by `transformers` and `deno task score`; under LoRA, PEFT's adapter files), the
+ * optimizer state, and where the run stands (step, micro-batches consumed, algorithm state, resolved config) for `--resume`.
  *
  * A checkpoint is written into a temporary folder and renamed into place, so a crash mid-write
  * never leaves a half checkpoint under the final name.
@@ -10,11 +10,10 @@
  */
 import { join } from "node:path";
 import type { TrainState } from "../runtime/mod.ts";
-import type { ModelConfig } from "../model/config.ts";
 import { readSafetensors, serializeSafetensors } from "../model/safetensors.ts";
-import { saveModel } from "../model/save.ts";
-import { loadWeights, weightFiles } from "../model/weights.ts";
+import { weightFiles } from "../model/weights.ts";
 import type { Value } from "./config.ts";
+import { exportDtype, loadPolicyParams, MASTERS_FILE, type Policy, savePolicy } from "./policy.ts";
 import { checkpointSteps } from "./run_dir.ts";
 
 /** Where a run stands, beside the weights. */
@@ -36,20 +35,22 @@ const OPTIMIZER_FILE = "optimizer.safetensors";
  * Writes `dir` atomically: HF-format model, optimizer state and run position.
  *
  * @param dir Final checkpoint folder.
- * @param model Architecture config and the folder whose tokenizer files are copied.
+ * @param policy The policy (full model or LoRA adapters; see policy.ts).
  * @param state Parameters and optimizer state.
  * @param position Step, data position, algorithm state and config.
  */
 export async function saveCheckpoint(
   dir: string,
-  model: { config: ModelConfig; tokenizerDir: string },
+  policy: Policy,
   state: TrainState,
   position: RunPosition,
 ): Promise<void> {
   const tmp = `${dir}.partial`;
   await Deno.remove(tmp, { recursive: true }).catch(() => {});
-  await saveModel(tmp, { config: model.config, weights: state.params }, {
-    tokenizerDir: model.tokenizerDir,
+  await savePolicy(tmp, policy, {
+    params: state.params,
+    dtype: exportDtype(position.config.save_dtype, policy),
+    baseModel: String(position.config.model_name_or_path),
   });
   const slots: Record<string, TrainState["params"][string]> = {};
   for (const [slot, tensors] of Object.entries(state.slots)) {
@@ -107,13 +108,18 @@ export async function findCheckpoint(path: string): Promise<string> {
 export async function checkpointProblem(dir: string): Promise<string | null> {
   try {
     await readPosition(dir);
-    const config = join(dir, "config.json");
+    // A LoRA checkpoint holds the adapter (PEFT's files), a full one the HF model.
+    const adapter = await exists(join(dir, "adapter_config.json"));
+    const config = join(dir, adapter ? "adapter_config.json" : "config.json");
     try {
       JSON.parse(await Deno.readTextFile(config));
     } catch (error) {
       return `${config}: ${(error as Error).message}`;
     }
-    for (const file of [...await weightFiles(dir), join(dir, OPTIMIZER_FILE)]) {
+    const weights = adapter ? [join(dir, "adapter_model.safetensors")] : await weightFiles(dir);
+    const masters = join(dir, MASTERS_FILE);
+    if (await exists(masters)) weights.push(masters);
+    for (const file of [...weights, join(dir, OPTIMIZER_FILE)]) {
       const problem = await safetensorsProblem(file);
       if (problem) return `${file}: ${problem}`;
     }
@@ -122,6 +128,8 @@ export async function checkpointProblem(dir: string): Promise<string | null> {
     return (error as Error).message;
   }
 }
+
+const exists = (path: string) => Deno.stat(path).then(() => true, () => false);
 
 /** A safetensors file's header parses and its data is all there. */
 async function safetensorsProblem(path: string): Promise<string | null> {
@@ -161,15 +169,15 @@ async function safetensorsProblem(path: string): Promise<string | null> {
  * Reads a checkpoint back.
  *
  * @param dir A checkpoint folder.
- * @param config The architecture (to check and convert the weights).
+ * @param policy The policy (to check and convert the weights).
  * @returns The train state (for `TrainStep.loadState`) and the run position.
  */
 export async function loadCheckpoint(
   dir: string,
-  config: ModelConfig,
+  policy: Policy,
 ): Promise<{ state: TrainState; position: RunPosition }> {
   const position = await readPosition(dir);
-  const params = await loadWeights(dir, config);
+  const params = await loadPolicyParams(dir, policy);
   const optimizer = await readSafetensors(join(dir, OPTIMIZER_FILE));
   const slots: TrainState["slots"] = {};
   for (const [key, t] of Object.entries(optimizer.tensors)) {

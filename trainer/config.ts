@@ -403,6 +403,54 @@ export const KEYS = {
     help: "batch order: shuffled, or similar lengths together",
   },
   seed: { type: "integer", default: 42, trl: 42, help: "seed of shuffling, splits and sampling" },
+  // LoRA (TRL's ModelConfig) and memory.
+  use_peft: {
+    type: "boolean",
+    default: false,
+    trl: false,
+    help: "train LoRA adapters on the frozen model (PEFT format); the reference is the base",
+  },
+  lora_r: { type: "integer", default: 16, trl: 16, range: atLeast(1), help: "LoRA rank r" },
+  lora_alpha: {
+    type: "number",
+    default: 32,
+    trl: 32,
+    range: greaterThan(0),
+    help: "LoRA scale α: the update is (α/r)·B A",
+  },
+  lora_dropout: {
+    type: "number",
+    default: 0,
+    trl: 0.05,
+    range: { test: (v) => v >= 0 && v < 1, expected: "a number in [0, 1)" },
+    help: "dropout on the adapters' input (masks fixed by seed and data position)",
+    differs: "TRL disables dropout (disable_dropout) for preference training",
+  },
+  lora_target_modules: {
+    type: "string",
+    default: null,
+    trl: null,
+    help: "comma-separated linear layers (q_proj,v_proj,...); unset: all seven (all-linear)",
+    differs: "PEFT's unset is q/v for Llama and Qwen2, none for OLMo-2; ours adapts all linear",
+  },
+  merge_adapter: {
+    type: "boolean",
+    default: false,
+    help: "with use_peft: also write output_dir/merged, the model with the adapters folded in",
+  },
+  gradient_checkpointing: {
+    type: "boolean",
+    default: false,
+    trl: true,
+    help: "recompute each decoder layer in the backward instead of keeping its activations",
+    differs: "about a third more compute: on only when memory needs it",
+  },
+  save_dtype: {
+    type: "string",
+    default: "auto",
+    oneOf: ["auto", "float32", "bfloat16", "float16"],
+    help: "dtype of saved weights; auto: the model's own (bf16 in, bf16 out)",
+  },
   // Reference model.
   precompute_ref_log_probs: {
     type: "boolean",

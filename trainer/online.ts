@@ -20,6 +20,7 @@ import {
   type Verdict,
 } from "../judges/mod.ts";
 import type { ModelConfig } from "../model/config.ts";
+import type { CausalLMOptions } from "../model/decoder.ts";
 import { Generator } from "../model/generate.ts";
 import type { Tokenizer } from "../model/tokenizer.ts";
 import type { TrainConfig } from "./config.ts";
@@ -241,9 +242,13 @@ export class OnlineSource {
       sampling: SamplingSettings;
       judge: JudgeSettings & { judge_concurrency: number };
       device: Device;
+      model?: Pick<CausalLMOptions, "frozen" | "lora">;
     },
   ): Promise<OnlineSource> {
-    const generator = await Generator.create(config, { device: options.device });
+    const generator = await Generator.create(config, {
+      device: options.device,
+      model: options.model,
+    });
     const judge = await createJudge(options.judge);
     return new OnlineSource(
       generator,

@@ -14,7 +14,7 @@ import type { Algorithm, Hyperparameters, InputName, LossInputs } from "../algor
 import { requiredInputs } from "../algorithms/mod.ts";
 import { input, type Tensor } from "../graph/mod.ts";
 import type { ModelConfig } from "../model/config.ts";
-import { buildCausalLM, type CausalLM } from "../model/decoder.ts";
+import { buildCausalLM, type CausalLM, type CausalLMOptions } from "../model/decoder.ts";
 import { sequenceLogps } from "../model/logprobs.ts";
 
 /** The built step graph and what it needs fed. */
@@ -48,12 +48,18 @@ export const FEEDS = {
  * Builds the step graph of `algorithm` on a model of `config`'s architecture.
  *
  * @param config The policy's architecture.
- * @param options Algorithm, resolved hyperparameters, and the data kind.
+ * @param options Algorithm, resolved hyperparameters, the data kind, and how the decoder is built
+ *   (`model`: frozen base and LoRA adapters, gradient checkpointing).
  * @returns The graph pieces.
  */
 export function buildStepGraph(
   config: ModelConfig,
-  options: { algorithm: Algorithm; hp: Hyperparameters; kind: "paired" | "unpaired" },
+  options: {
+    algorithm: Algorithm;
+    hp: Hyperparameters;
+    kind: "paired" | "unpaired";
+    model?: CausalLMOptions;
+  },
 ): StepGraph {
   const { algorithm, hp, kind } = options;
   const needs = requiredInputs(algorithm, { kind, hp });
@@ -62,7 +68,7 @@ export function buildStepGraph(
     throw new Error(`Loss "${algorithm.name}" needs KL completions, which need unpaired data`);
   }
   const groups = kind === "paired" ? 2 : withKl ? 2 : 1;
-  const model = buildCausalLM(config);
+  const model = buildCausalLM(config, options.model);
   const lp = sequenceLogps(model, {
     inputIds: input(FEEDS.inputIds, ["N", "T"], "int32"),
     attentionMask: input(FEEDS.attentionMask, ["N", "T"]),
