@@ -1,39 +1,67 @@
 /**
  * Full train-step benchmark: the policy's forward and backward through the real decoder, a
  * direct-alignment loss, clipping and AdamW — reference log-probs fed as from the cache — on
- * random tokens, and prints step time, tokens/s, achieved TFLOP/s and peak host memory.
+ * random tokens, and prints step time, tokens/s, achieved TFLOP/s, trainable and total parameters
+ * and peak host memory.
  *
- *   deno task bench [--model smollm2-135m|tiny|DIR] [--batch_size 1] [--max_length 128]
+ *   deno task bench [--model smollm2-135m|olmo2-1b|tiny|DIR] [--batch_size 1] [--max_length 128]
+ *                   [--use_peft false] [--lora_r 16] [--gradient_checkpointing false]
  *                   [--device cpu|cuda|webgpu|auto] [--loss dpo] [--steps 5] [--warmup 1]
+ *   deno task bench --grid 1x16,2x512,8x512 [other flags]    # batch × max_length → peak memory
  *
- * `smollm2-135m` is SmolLM2-135M's architecture (from its config.json) with random weights, so
- * the benchmark needs no download. FLOPs: 6 · parameters · tokens (forward + backward matmuls)
- * plus attention's 12 · layers · T · hidden per token. `batch_size` counts pairs: 2× sequences.
+ * `smollm2-135m` and `olmo2-1b` are the architectures of SmolLM2-135M and OLMo-2-0425-1B (from
+ * their config.json) with random weights, so the benchmark needs no download; with `--use_peft`
+ * the random base is written once as a bfloat16 checkpoint (as the real ones are) that the step
+ * maps as frozen weights. FLOPs: 6 · parameters · tokens (forward + backward matmuls) plus
+ * attention's 12 · layers · T · hidden per token (LoRA still runs the full backward through the
+ * frozen weights, for the activations' gradients). `batch_size` counts pairs: 2× sequences.
+ *
+ * Peak memory is the process's high-water mark (VmHWM, Linux), which includes transient buffers
+ * that sampling after each step would miss; `--grid` runs each cell in a fresh process, since the
+ * mark never goes down.
  *
  * @module
  */
 import { parseArgs } from "node:util";
 import { algorithm } from "../algorithms/mod.ts";
-import { type HostTensor } from "../graph/mod.ts";
+import type { HostTensor } from "../graph/mod.ts";
 import { parseDevice, TrainStep } from "../runtime/mod.ts";
-import { loadConfig, parseConfig } from "../model/config.ts";
-import { loadWeights, weightShapes } from "../model/weights.ts";
+import { loadConfig, type ModelConfig, parseConfig } from "../model/config.ts";
+import { initLora, LINEAR_MODULES } from "../model/lora.ts";
+import { f32ToBf16 } from "../model/_dtype.ts";
+import { loadWeights, storedWeights, weightShapes } from "../model/weights.ts";
 import { batchFeeds, pickFeeds } from "../trainer/batches.ts";
 import { buildStepGraph } from "../trainer/step_graph.ts";
 import type { PairedBatch } from "../data/types.ts";
 
-const SMOLLM2_135M = {
-  model_type: "llama",
-  hidden_size: 576,
-  intermediate_size: 1536,
-  num_hidden_layers: 30,
-  num_attention_heads: 9,
-  num_key_value_heads: 3,
-  vocab_size: 49152,
-  max_position_embeddings: 8192,
-  rope_theta: 100000,
-  rms_norm_eps: 1e-5,
-  tie_word_embeddings: true,
+/** Architectures benchmarked with random weights. */
+const PRESETS: Record<string, Record<string, unknown>> = {
+  "smollm2-135m": {
+    model_type: "llama",
+    hidden_size: 576,
+    intermediate_size: 1536,
+    num_hidden_layers: 30,
+    num_attention_heads: 9,
+    num_key_value_heads: 3,
+    vocab_size: 49152,
+    max_position_embeddings: 8192,
+    rope_theta: 100000,
+    rms_norm_eps: 1e-5,
+    tie_word_embeddings: true,
+  },
+  "olmo2-1b": {
+    model_type: "olmo2",
+    hidden_size: 2048,
+    intermediate_size: 8192,
+    num_hidden_layers: 16,
+    num_attention_heads: 16,
+    num_key_value_heads: 16,
+    vocab_size: 100352,
+    max_position_embeddings: 4096,
+    rope_theta: 500000,
+    rms_norm_eps: 1e-6,
+    tie_word_embeddings: false,
+  },
 };
 
 const { values } = parseArgs({
@@ -45,87 +73,241 @@ const { values } = parseArgs({
     loss: { type: "string", default: "dpo" },
     steps: { type: "string", default: "5" },
     warmup: { type: "string", default: "1" },
+    use_peft: { type: "string", default: "false" },
+    lora_r: { type: "string", default: "16" },
+    gradient_checkpointing: { type: "string", default: "false" },
+    grid: { type: "string" },
   },
 });
-const device = parseDevice(values.device!);
-const [B, T, steps, warmup] = [values.batch_size, values.max_length, values.steps, values.warmup]
-  .map(Number);
-const presets: Record<string, string> = { tiny: "model/tiny" };
-const config = values.model === "smollm2-135m"
-  ? parseConfig(SMOLLM2_135M, "SmolLM2-135M preset")
-  : await loadConfig(presets[values.model!] ?? values.model!);
 
+/** Flags of a boolean option, strictly. */
+function flag(name: "use_peft" | "gradient_checkpointing"): boolean {
+  const v = values[name];
+  if (v !== "true" && v !== "false") {
+    throw new Error(`Invalid --${name} ${v}: expected true or false`);
+  }
+  return v === "true";
+}
+
+/** A seeded uniform stream (Lehmer), so every run benchmarks the same weights and tokens. */
 let seed = 12345;
 const uniform = () => (seed = (seed * 48271) % 2147483647) / 2147483647;
-const weights: Record<string, HostTensor> = values.model === "smollm2-135m"
-  ? Object.fromEntries(
-    Object.entries(weightShapes(config)).map(([name, shape]) => {
-      const n = shape.reduce((a, b) => a * b, 1);
-      const data = name.endsWith("norm.weight")
-        ? new Float32Array(n).fill(1)
-        : Float32Array.from({ length: n }, () => (uniform() - 0.5) * 0.07);
-      return [name, { dtype: "float32" as const, shape, data }];
-    }),
-  )
-  : await loadWeights(presets[values.model!] ?? values.model!, config);
 
-const algo = algorithm(values.loss!);
-if (algo.data !== "paired") {
-  throw new Error(`The benchmark feeds paired data: "${algo.name}" is not`);
+/** Random float32 weights shaped like `config`'s (norm scales 1). */
+function randomWeight(name: string, shape: number[]): Float32Array {
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (name.endsWith("norm.weight")) return new Float32Array(n).fill(1);
+  const data = new Float32Array(n);
+  for (let i = 0; i < n; i++) data[i] = (uniform() - 0.5) * 0.07;
+  return data;
 }
-const graph = buildStepGraph(config, { algorithm: algo, hp: algo.defaults, kind: "paired" });
-const buildStart = performance.now();
-const step = await TrainStep.create({
-  loss: graph.loss,
-  params: graph.model.params,
-  metrics: graph.metrics,
-  maxGradNorm: 1,
-  device,
-});
-const compileMs = performance.now() - buildStart;
-step.setParams(weights);
 
-// 2B sequences of T tokens: the first half prompt, the second half completion.
-const N = 2 * B;
-const batch: PairedBatch = {
-  kind: "paired",
-  shape: [N, T],
-  inputIds: Int32Array.from({ length: N * T }, () => Math.floor(uniform() * config.vocab_size)),
-  attentionMask: new Float32Array(N * T).fill(1),
-  completionMask: Float32Array.from({ length: N * T }, (_, i) => (i % T) >= T / 2 ? 1 : 0),
-  promptLengths: new Int32Array(N).fill(T / 2),
-  completionLengths: new Int32Array(N).fill(T / 2),
-  pairs: B,
-  indices: [...Array(B).keys()],
-  extras: {},
-};
-const reference = Float32Array.from({ length: N }, () => -uniform() * T);
-const feeds = pickFeeds(step.dataInputs, batchFeeds(batch, { groups: 2, reference }));
-
-const times: number[] = [];
-let peakRss = Deno.memoryUsage().rss;
-for (let i = 0; i < warmup + steps; i++) {
-  const t0 = performance.now();
-  await step.step(feeds, { lr: 1e-5 });
-  if (i >= warmup) times.push(performance.now() - t0);
-  peakRss = Math.max(peakRss, Deno.memoryUsage().rss);
+/**
+ * Writes a random bfloat16 checkpoint of `config` into a temporary folder, one tensor at a time
+ * (so a 1B model never sits in memory whole), and returns the folder.
+ */
+async function randomCheckpoint(config: ModelConfig): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "bench-model-" });
+  const shapes = weightShapes(config);
+  const header: Record<string, unknown> = { __metadata__: { format: "pt" } };
+  let offset = 0;
+  for (const [name, shape] of Object.entries(shapes)) {
+    const bytes = shape.reduce((a, b) => a * b, 1) * 2;
+    header[name] = { dtype: "BF16", shape, data_offsets: [offset, offset + bytes] };
+    offset += bytes;
+  }
+  let json = JSON.stringify(header);
+  json += " ".repeat((8 - (json.length % 8)) % 8);
+  const file = await Deno.open(`${dir}/model.safetensors`, { write: true, create: true });
+  const write = async (bytes: Uint8Array) => {
+    for (let done = 0; done < bytes.length;) done += await file.write(bytes.subarray(done));
+  };
+  const head = new Uint8Array(8);
+  new DataView(head.buffer).setBigUint64(0, BigInt(json.length), true);
+  await write(head);
+  await write(new TextEncoder().encode(json));
+  for (const [name, shape] of Object.entries(shapes)) {
+    const bits = f32ToBf16(randomWeight(name, shape));
+    await write(new Uint8Array(bits.buffer));
+  }
+  file.close();
+  await Deno.writeTextFile(
+    `${dir}/config.json`,
+    JSON.stringify({ ...config.raw, dtype: "bfloat16" }),
+  );
+  return dir;
 }
-const params = Object.values(weights).reduce((n, w) => n + w.data.length, 0);
-const tokens = N * T;
-const flops = 6 * params * tokens + 12 * config.num_hidden_layers * T * config.hidden_size * tokens;
-const median = times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
-console.log(JSON.stringify({
-  device: step.device,
-  model: values.model,
-  params,
-  loss: algo.name,
-  batch_pairs: B,
-  sequences: N,
-  max_length: T,
-  compile_ms: Math.round(compileMs),
-  step_ms_median: +median.toFixed(1),
-  tokens_per_s: Math.round(tokens / (median / 1000)),
-  tflops: +(flops / (median / 1000) / 1e12).toFixed(4),
-  peak_host_rss_mib: Math.round(peakRss / 2 ** 20),
-}));
-await step.release();
+
+/** The process's peak resident memory so far, in bytes (VmHWM), or the current RSS elsewhere. */
+function peakRss(): number {
+  try {
+    const status = Deno.readTextFileSync("/proc/self/status");
+    const kb = /VmHWM:\s+(\d+) kB/.exec(status);
+    if (kb) return Number(kb[1]) * 1024;
+  } catch {
+    // Not Linux: fall through.
+  }
+  return Deno.memoryUsage().rss;
+}
+
+/** Runs `--grid`: each batch×length cell in a fresh process, then a table. */
+async function grid(cells: string): Promise<void> {
+  const args = Deno.args.filter((a, i, all) =>
+    a !== "--grid" && all[i - 1] !== "--grid" &&
+    !a.startsWith("--grid=")
+  );
+  const rows: Record<string, unknown>[] = [];
+  for (const cell of cells.split(",")) {
+    const m = /^(\d+)x(\d+)$/.exec(cell.trim());
+    if (!m) throw new Error(`Invalid --grid cell "${cell}": expected BATCHxLENGTH, e.g. 8x512`);
+    const command = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-all",
+        new URL(import.meta.url).pathname,
+        ...args,
+        "--batch_size",
+        m[1],
+        "--max_length",
+        m[2],
+      ],
+      stdout: "piped",
+      stderr: "inherit",
+    });
+    const out = await command.output();
+    const text = new TextDecoder().decode(out.stdout).trim();
+    const row = out.success
+      ? JSON.parse(text.split("\n").pop()!)
+      : { batch_pairs: Number(m[1]), max_length: Number(m[2]), failed: `exit ${out.code}` };
+    console.log(JSON.stringify(row));
+    rows.push(row);
+  }
+  console.log("\n| batch × length | peak host RSS (GiB) | step (s) |\n| --- | --- | --- |");
+  for (const r of rows) {
+    const peak = r.peak_host_rss_mib === undefined
+      ? String(r.failed)
+      : ((r.peak_host_rss_mib as number) / 1024).toFixed(2);
+    const step = r.step_ms_median === undefined
+      ? "—"
+      : ((r.step_ms_median as number) / 1000).toFixed(1);
+    console.log(`| ${r.batch_pairs} × ${r.max_length} | ${peak} | ${step} |`);
+  }
+}
+
+/** One benchmark cell: compile, warm up, time `steps` steps, print one JSON line. */
+async function bench(): Promise<void> {
+  const device = parseDevice(values.device!);
+  const [B, T, steps, warmup] = [values.batch_size, values.max_length, values.steps, values.warmup]
+    .map(Number);
+  const usePeft = flag("use_peft");
+  const preset = PRESETS[values.model!];
+  const localDir = values.model === "tiny" ? "model/tiny" : values.model!;
+  const config = preset
+    ? parseConfig(preset, `${values.model} preset`)
+    : await loadConfig(localDir);
+  const lora = usePeft
+    ? {
+      r: Number(values.lora_r),
+      alpha: 2 * Number(values.lora_r),
+      dropout: 0,
+      targetModules: [...LINEAR_MODULES],
+    }
+    : null;
+  // Full fine-tuning feeds float32 masters; LoRA maps the frozen base from a checkpoint file.
+  const modelDir = usePeft && preset ? await randomCheckpoint(config) : localDir;
+  const frozen = usePeft ? await storedWeights(modelDir, config) : undefined;
+  const weights: Record<string, HostTensor> = lora
+    ? initLora(config, { ...lora, seed: 1 })
+    : preset
+    ? Object.fromEntries(
+      Object.entries(weightShapes(config)).map(([name, shape]) => [
+        name,
+        { dtype: "float32" as const, shape, data: randomWeight(name, shape) },
+      ]),
+    )
+    : await loadWeights(localDir, config);
+
+  const algo = algorithm(values.loss!);
+  if (algo.data !== "paired") {
+    throw new Error(`The benchmark feeds paired data: "${algo.name}" is not`);
+  }
+  const graph = buildStepGraph(config, {
+    algorithm: algo,
+    hp: algo.defaults,
+    kind: "paired",
+    model: {
+      ...(lora ? { frozen, lora } : {}),
+      gradientCheckpointing: flag("gradient_checkpointing"),
+    },
+  });
+  const buildStart = performance.now();
+  const step = await TrainStep.create({
+    loss: graph.loss,
+    params: graph.model.params,
+    metrics: graph.metrics,
+    maxGradNorm: 1,
+    device,
+  });
+  const compileMs = performance.now() - buildStart;
+  step.setParams(weights);
+
+  // 2B sequences of T tokens: the first half prompt, the second half completion.
+  const N = 2 * B;
+  const batch: PairedBatch = {
+    kind: "paired",
+    shape: [N, T],
+    inputIds: Int32Array.from({ length: N * T }, () => Math.floor(uniform() * config.vocab_size)),
+    attentionMask: new Float32Array(N * T).fill(1),
+    completionMask: Float32Array.from({ length: N * T }, (_, i) => (i % T) >= T / 2 ? 1 : 0),
+    promptLengths: new Int32Array(N).fill(T / 2),
+    completionLengths: new Int32Array(N).fill(T / 2),
+    pairs: B,
+    indices: [...Array(B).keys()],
+    extras: {},
+  };
+  const reference = Float32Array.from({ length: N }, () => -uniform() * T);
+  const feeds = pickFeeds(step.dataInputs, batchFeeds(batch, { groups: 2, reference }));
+
+  const times: number[] = [];
+  let last = { loss: NaN, gradNorm: NaN };
+  for (let i = 0; i < warmup + steps; i++) {
+    const t0 = performance.now();
+    last = await step.step(feeds, { lr: 1e-5 });
+    if (i >= warmup) times.push(performance.now() - t0);
+  }
+  const count = (shapes: Record<string, number[]>) =>
+    Object.values(shapes).reduce((n, s) => n + s.reduce((a, b) => a * b, 1), 0);
+  const total = count(weightShapes(config));
+  const trainable = graph.model.params.reduce(
+    (n, p) => n + (p.shape as number[]).reduce((a, b) => a * b, 1),
+    0,
+  );
+  const tokens = N * T;
+  const flops = 6 * total * tokens +
+    12 * config.num_hidden_layers * T * config.hidden_size * tokens;
+  const median = times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
+  console.log(JSON.stringify({
+    device: step.device,
+    model: values.model,
+    params: total + (lora ? trainable : 0),
+    trainable_params: trainable,
+    use_peft: usePeft,
+    gradient_checkpointing: flag("gradient_checkpointing"),
+    loss: algo.name,
+    batch_pairs: B,
+    sequences: N,
+    max_length: T,
+    compile_ms: Math.round(compileMs),
+    step_ms_median: +median.toFixed(1),
+    tokens_per_s: Math.round(tokens / (median / 1000)),
+    tflops: +(flops / (median / 1000) / 1e12).toFixed(4),
+    last_loss: last.loss,
+    last_grad_norm: last.gradNorm,
+    peak_host_rss_mib: Math.round(peakRss() / 2 ** 20),
+  }));
+  await step.release();
+  if (usePeft && preset) await Deno.remove(modelDir, { recursive: true });
+}
+
+if (values.grid) await grid(values.grid);
+else await bench();
