@@ -7,6 +7,12 @@
  * longest sequence; `completionMask` is aligned to the input tokens (the loss scores token t with
  * the logits at t-1 wherever the mask is 1). See `types.ts` for the full contract.
  *
+ * Tokenization follows TRL 1.13 (checked against ids TRL computes itself) with four deliberate
+ * differences, each documented in `template.ts` and tested: completions stop at the end-of-turn
+ * token (no template text after it), a suffix the template renders after every conversation is
+ * cut (with a warning), EOS follows an end-of-turn token generation does not stop on (Llama-3
+ * base), and truncation defaults to `keep_end`.
+ *
  * @example
  * ```ts
  * import { equal } from "node:assert/strict";
