@@ -55,7 +55,8 @@ export async function compare(
       yamlName: base,
       cli: { ...layerFor(cli, loss), loss, output_dir: join(outputDir, loss) },
     });
-    runs[loss] = await runTraining({ ...resolved, resumeDir: null, embedded: false }, options);
+    const settings = { ...resolved, resumeDir: null, resumed: null, embedded: false };
+    runs[loss] = await runTraining(settings, options);
   }
   const figure = join(outputDir, "compare.svg");
   await Deno.writeTextFile(figure, comparisonFigure(runs));

@@ -9,6 +9,10 @@
  *   deno task train --config configs/dpo.yaml          # the seed's OLMo-2 1B setup
  *   deno task train --resume out/run                   # continue from the latest checkpoint
  *
+ * A run owns its output_dir (an OS lock; a second live run is refused); a new run will not write
+ * into a folder holding another run's files (`--resume` it, or `--overwrite_output_dir`); Ctrl-C or
+ * SIGTERM stops at the end of the current step with a checkpoint (exit 130).
+ *
  * As nanoGPT's train.py: small phase functions (`setup`, `evaluate`, `sample`, `save`,
  * `optimizerStep`, `logWindow`, `finish`) around one explicit {@link Run}. The loop branches on
  * the algorithm's `needsReference`, `data` and `online`, never on its name.
@@ -35,9 +39,10 @@ import {
   Reference,
 } from "./trainer/batches.ts";
 import {
-  checkpointConfig,
+  checkpointPosition,
   findCheckpoint,
   loadCheckpoint,
+  type RunPosition,
   saveCheckpoint,
 } from "./trainer/checkpoint.ts";
 import {
@@ -52,8 +57,17 @@ import {
 } from "./trainer/config.ts";
 import { MetricsLog, type MetricsRow } from "./trainer/log.ts";
 import { onlineSettings, OnlineSource, promptData, promptOnlyRows } from "./trainer/online.ts";
+import { Interrupt, INTERRUPTED_EXIT } from "./trainer/interrupt.ts";
+import { OutputLock } from "./trainer/output_lock.ts";
 import { initialParams, loadPolicy, type Policy } from "./trainer/policy.ts";
 import { finishReport } from "./trainer/report.ts";
+import {
+  claimNewRun,
+  pruneCheckpoints,
+  readMetrics,
+  rewindRun,
+  runFolderOf,
+} from "./trainer/run_dir.ts";
 import { learningRate, type Schedule } from "./trainer/schedule.ts";
 import { buildStepGraph, type StepGraph } from "./trainer/step_graph.ts";
 import { wandbSink } from "./trainer/wandb.ts";
@@ -62,18 +76,27 @@ import { wandbSink } from "./trainer/wandb.ts";
 export interface TrainResult {
   /** The resolved config. */
   config: TrainConfig;
-  /** Every logged row (training and `eval/*`). */
+  /** Every row of the run's metrics.jsonl (training and `eval/*`, before a resume too). */
   rows: MetricsRow[];
   /** The final checkpoint folder (HF format). */
   checkpoint: string;
   /** Reference log-probs computed by this run (0 when all came from the cache). */
   referenceComputed: number;
+  /**
+   * How the run ended: `done`; `nothing_to_do` (a finished run resumed: nothing was written);
+   * `interrupted` (SIGINT/SIGTERM: a checkpoint was written, the CLI exits 130).
+   */
+  outcome: "done" | "nothing_to_do" | "interrupted";
+  /** Steps skipped, by reason (`nonfinite_loss`, `no_judged_pair`). */
+  skipped: Record<string, number>;
 }
 
 /** A resolved config plus where a resumed run continues from. */
 export interface RunSettings extends Resolved {
   /** The checkpoint to resume from, or null. */
   resumeDir: string | null;
+  /** Where that checkpoint's run stood, or null. */
+  resumed: RunPosition | null;
   /** Whether the base layer is the embedded configs/tiny.yaml. */
   embedded: boolean;
 }
@@ -105,8 +128,20 @@ export interface Run {
   readonly perEpoch: number;
   readonly log: MetricsLog;
   readonly resumed: boolean;
-  /** Where the run stands: micro-batches consumed, steps skipped, the algorithm's state. */
-  position: { consumed: number; skipped: number; algorithmState: Record<string, number> };
+  /** The step the run starts after (the resumed checkpoint's, or 0). */
+  readonly start: number;
+  /** Set by the first SIGINT/SIGTERM: the loop stops after the current step. */
+  readonly interrupt: Interrupt;
+  /** Where the run stands: micro-batches consumed, steps skipped by reason, the algorithm's state. */
+  position: {
+    consumed: number;
+    skipped: Record<string, number>;
+    algorithmState: Record<string, number>;
+  };
+  /** The last step done (applied or skipped). */
+  at: number;
+  /** Steps this process applied. */
+  applied: number;
   /** Sums since the last logged row (HF logs the window's mean). */
   window: Window;
   generator: Generator | null;
@@ -154,10 +189,22 @@ export async function train(args: string[], options: TrainOptions = {}): Promise
 export async function settingsFromArgs(args: string[]): Promise<RunSettings> {
   const { config: configPath, resume, ...cli } = parseFlags(args);
   const resumeDir = resume ? await findCheckpoint(resume) : null;
+  const resumed = resumeDir ? await checkpointPosition(resumeDir) : null;
+  if (resume && cli.output_dir !== undefined && cli.output_dir !== runFolderOf(resume)) {
+    throw new Error(
+      `--resume ${resume} writes to ${runFolderOf(resume)}, not --output_dir ${cli.output_dir}: ` +
+        `copy the run folder to ${cli.output_dir} and resume that copy`,
+    );
+  }
   const base = resumeDir ? join(resumeDir, "trainer_state.json") : configPath ?? EMBEDDED_CONFIG;
-  const yaml = resumeDir ? await checkpointConfig(resumeDir) : await readYamlConfig(base);
-  const resolved = resolveConfig({ yaml, yamlName: base, cli });
-  return { ...resolved, resumeDir, embedded: !configPath && !resumeDir };
+  const yaml = resumed?.config ?? await readYamlConfig(base);
+  // A resumed run writes where --resume points, whatever output_dir its checkpoint recorded.
+  const resolved = resolveConfig({
+    yaml,
+    yamlName: base,
+    cli: resume ? { ...cli, output_dir: runFolderOf(resume) } : cli,
+  });
+  return { ...resolved, resumeDir, resumed, embedded: !configPath && !resumeDir };
 }
 
 /**
@@ -166,13 +213,30 @@ export async function settingsFromArgs(args: string[]): Promise<RunSettings> {
  *
  * @param settings From {@link settingsFromArgs} or built by a caller such as `compare`.
  * @param options Console output.
- * @returns The run's config, metrics and checkpoint path.
+ * @returns The run's config, metrics, checkpoint path and outcome.
+ * @throws When no step could be applied (every one was skipped), after the summary.
  */
 export async function runTraining(
   settings: RunSettings,
   options: TrainOptions = {},
 ): Promise<TrainResult> {
-  const run = await setup(settings, options);
+  const { config, resumed } = settings;
+  // Held until training returns; the kernel drops it if the process dies.
+  using _lock = resumed
+    ? await OutputLock.acquire(config.output_dir)
+    : await claimNewRun(config.output_dir, { overwrite: config.overwrite_output_dir });
+  using interrupt = Interrupt.listen();
+  const run = await setup(settings, options, interrupt);
+  if (!run) {
+    return {
+      config,
+      rows: [],
+      checkpoint: settings.resumeDir!,
+      referenceComputed: 0,
+      outcome: "nothing_to_do",
+      skipped: resumed?.skipped ?? {},
+    };
+  }
   try {
     if (!run.resumed) await evaluate(run, 0);
     await loop(run);
@@ -182,22 +246,38 @@ export async function runTraining(
   }
 }
 
-/** Loads the model and data, compiles the programs, restores a checkpoint: a ready {@link Run}. */
-async function setup(settings: RunSettings, options: TrainOptions): Promise<Run> {
-  const { config, algorithm, resumeDir } = settings;
+/**
+ * Loads the model and data, compiles the programs, restores a checkpoint: a ready {@link Run}; or
+ * null when the resumed run had already finished (then nothing is written).
+ */
+async function setup(
+  settings: RunSettings,
+  options: TrainOptions,
+  interrupt: Interrupt,
+): Promise<Run | null> {
+  const { config, algorithm, resumeDir, resumed } = settings;
   const say = options.quiet ? () => {} : (line: string) => console.log(line);
   for (const notice of settings.notices) if (!options.quiet) console.error(notice);
   warnAboutDefaults(settings);
   const device = parseDevice(config.use_cpu ? "cpu" : config.device);
   const outDir = config.output_dir;
-  await Deno.mkdir(outDir, { recursive: true });
-  await Deno.writeTextFile(join(outDir, "config.yaml"), configToYaml(config));
   const model = requireKey(config.model_name_or_path, "model_name_or_path");
   say(`Loading ${model}`);
   const [tokenizer, policy] = await Promise.all([loadTokenizer(model), loadPolicy(config)]);
   say(`Tokenizer: vocab ${tokenizer.vocabSize}, chat template: ${tokenizer.chatTemplateSource}`);
   if (tokenizer.templateWarning) console.error(tokenizer.templateWarning);
   const data = await loadData(config, algorithm, tokenizer, say);
+  const perEpoch = batchesPerEpoch(data.train, config.per_device_train_batch_size);
+  const schedule = scheduleOf(config, perEpoch);
+  if (resumed && resumed.step >= schedule.total) {
+    say(`Nothing to do: ${outDir} finished at step ${resumed.step} of ${schedule.total}`);
+    return null;
+  }
+  if (resumed) {
+    for (const note of await rewindRun(outDir, resumed.step)) say(`Resume: ${note}`);
+    say(`Resuming from ${resumeDir} (step ${resumed.step} of ${schedule.total})`);
+  }
+  await Deno.writeTextFile(join(outDir, "config.yaml"), configToYaml(config));
   const hp = hyperparameters(settings);
   // LoRA dropout masks derive from a fed seed; evaluation uses a graph without dropout.
   const dropout = (policy.lora?.dropout ?? 0) > 0;
@@ -245,8 +325,6 @@ async function setup(settings: RunSettings, options: TrainOptions): Promise<Run>
       ...onlineSettings(config),
     })
     : null;
-  const perEpoch = batchesPerEpoch(data.train, config.per_device_train_batch_size);
-  const schedule = scheduleOf(config, perEpoch);
   const log = await MetricsLog.open(outDir, {
     total: schedule.total,
     append: resumeDir !== null,
@@ -272,7 +350,11 @@ async function setup(settings: RunSettings, options: TrainOptions): Promise<Run>
     perEpoch,
     log,
     resumed: resumeDir !== null,
+    start: resumed?.step ?? 0,
+    interrupt,
     position,
+    at: resumed?.step ?? 0,
+    applied: 0,
     window: newWindow(),
     generator: null,
     checkpoint: "",
@@ -289,12 +371,12 @@ async function startingPoint(
 ): Promise<Run["position"]> {
   if (!from.resumeDir) {
     step.setParams(await initialParams(from.policy, from.seed));
-    return { consumed: 0, skipped: 0, algorithmState: { ...from.algorithm.state?.initial } };
+    return { consumed: 0, skipped: {}, algorithmState: { ...from.algorithm.state?.initial } };
   }
   const saved = await loadCheckpoint(from.resumeDir, from.policy);
   step.loadState(saved.state);
-  const { consumed, algorithmState } = saved.position;
-  return { consumed, skipped: 0, algorithmState };
+  const { consumed, algorithmState, skipped = {} } = saved.position;
+  return { consumed, skipped: { ...skipped }, algorithmState };
 }
 
 function warnAboutDefaults(settings: RunSettings): void {
@@ -467,9 +549,14 @@ async function save(run: Run, at: number): Promise<void> {
     step: at,
     consumed: run.position.consumed,
     algorithmState: run.position.algorithmState,
+    skipped: run.position.skipped,
     config: run.config,
   });
   run.checkpoint = dir;
+  await pruneCheckpoints(run.outDir, {
+    limit: run.config.save_total_limit,
+    keep: run.resumed ? run.start : null,
+  });
 }
 
 /** The steps from where the run stands to the end, with logging, evaluation, samples, saves. */
@@ -482,9 +569,11 @@ async function loop(run: Run): Promise<void> {
     padTokenId: run.tokenizer.padTokenId,
   }, run.position.consumed);
   const every = (n: number, at: number) => n > 0 && at % n === 0;
-  for (let s = run.step.stepCount + run.position.skipped; s < schedule.total; s = stepsDone(run)) {
-    const at = s + 1;
-    const epoch = await optimizerStep(run, order, at);
+  // A signal stops the loop between steps; finish() then saves where it stopped.
+  while (run.at < schedule.total && !run.interrupt.requested) {
+    const at = ++run.at;
+    await optimizerStep(run, order, at);
+    const epoch = run.position.consumed / run.perEpoch;
     if (every(config.logging_steps, at) || at === schedule.total) await logWindow(run, at, epoch);
     if (every(config.eval_steps, at) && at < schedule.total) await evaluate(run, at);
     if (every(config.sample_every, at)) await sample(run, at);
@@ -492,27 +581,19 @@ async function loop(run: Run): Promise<void> {
   }
 }
 
-function stepsDone(run: Run): number {
-  return run.step.stepCount + run.position.skipped;
-}
-
 /**
  * Step `at`: one optimizer update over `gradient_accumulation_steps` micro-batches, its metrics
- * added to the window. A step the judge decided no pair for, or with a non-finite loss or
- * gradient, is counted as skipped.
- *
- * @returns The (fractional) epoch reached.
+ * added to the window. A step the judge decided no pair for (`no_judged_pair`), or with a
+ * non-finite loss or gradient (`nonfinite_loss`), is counted as skipped.
  */
 async function optimizerStep(
   run: Run,
   order: Iterator<{ epoch: number; indices: number[] }>,
   at: number,
-): Promise<number> {
+): Promise<void> {
   const micro: Record<string, Feed>[] = [];
-  let epoch = 0;
   for (let k = 0; k < run.config.gradient_accumulation_steps; k++) {
     const next = order.next().value!;
-    epoch = next.epoch;
     const made = await batchOf(run, run.data.train, next.indices, "train", at);
     run.position.consumed++;
     if (!made) continue;
@@ -527,11 +608,13 @@ async function optimizerStep(
     const records = run.online.takeRecords();
     await Deno.writeTextFile(join(run.outDir, "samples.jsonl"), records, { append: true });
   }
-  const fraction = epoch + (run.position.consumed % run.perEpoch) / run.perEpoch;
-  if (micro.length === 0) return skip(run, at, "the judge decided no pair", fraction);
+  const judging = run.online?.endStep();
+  if (judging) console.error(`Warning: step ${at}: ${judging}`);
+  if (micro.length === 0) return skip(run, at, "no_judged_pair", "the judge decided no pair");
   const lr = learningRate(run.schedule, at - 1);
   const result = await run.step.step(micro, { lr });
-  if (result.skipped) return skip(run, at, "loss or gradient not finite", fraction);
+  if (result.skipped) return skip(run, at, "nonfinite_loss", "loss or gradient not finite");
+  run.applied++;
   if (run.algorithm.state) {
     run.position.algorithmState = run.algorithm.state.update(
       run.position.algorithmState,
@@ -544,13 +627,15 @@ async function optimizerStep(
     grad_norm: result.gradNorm,
     learning_rate: lr,
   });
-  return fraction;
 }
 
-function skip(run: Run, at: number, why: string, epoch: number): number {
-  run.position.skipped++;
+function skip(run: Run, at: number, reason: string, why: string): void {
+  run.position.skipped[reason] = (run.position.skipped[reason] ?? 0) + 1;
   console.error(`Warning: step ${at} skipped: ${why}`);
-  return epoch;
+}
+
+function skippedSteps(run: Run): number {
+  return Object.values(run.position.skipped).reduce((a, b) => a + b, 0);
 }
 
 function newWindow(): Window {
@@ -562,48 +647,82 @@ function addToWindow(window: Window, values: Record<string, number>): void {
   for (const [k, v] of Object.entries(values)) window.sums[k] = (window.sums[k] ?? 0) + v;
 }
 
-/** Logs the mean of every metric over the steps since the last row, as HF's Trainer does. */
+/**
+ * Logs the mean of every metric over the steps since the last row, as HF's Trainer does, with
+ * the skip counts (a window whose every step was skipped logs those alone, no loss).
+ */
 async function logWindow(run: Run, at: number, epoch: number): Promise<void> {
   const { window } = run;
-  if (window.steps === 0) return; // every step of the window was skipped
   const seconds = (performance.now() - window.start) / 1000;
   const means: Record<string, number> = {};
   for (const [k, v] of Object.entries(window.sums)) means[k] = v / Math.max(1, window.steps);
+  const skipped = Object.entries(run.position.skipped).map(([k, n]) => [`skipped/${k}`, n]);
   await run.log.log({
     step: at,
     epoch,
     ...means,
-    tokens_per_s: window.tokens / seconds,
-    samples_per_s: window.examples / seconds,
-    "skipped/steps": run.position.skipped,
+    ...(window.steps > 0
+      ? { tokens_per_s: window.tokens / seconds, samples_per_s: window.examples / seconds }
+      : {}),
+    "skipped/steps": skippedSteps(run),
+    ...Object.fromEntries(skipped),
     ...run.online?.takeMetrics(),
   });
   run.window = newWindow();
 }
 
-/** The final evaluation, checkpoint and report. */
+/**
+ * The final evaluation, checkpoint and report; after a signal, the checkpoint where the run
+ * stopped and the command that resumes it.
+ *
+ * @throws When the run applied none of the steps it attempted (after the report).
+ */
 async function finish(run: Run): Promise<TrainResult> {
-  const total = run.schedule.total;
-  await evaluate(run, total);
-  await save(run, total);
+  const { total } = run.schedule;
+  const signal = run.at < total ? run.interrupt.requested : null;
+  if (signal) {
+    if (run.at > run.start && !run.checkpoint.endsWith(`checkpoint-${run.at}`)) {
+      await save(run, run.at);
+    }
+  } else {
+    await evaluate(run, total);
+    if (run.applied > 0) await save(run, total);
+  }
   await run.reference?.cache.save();
-  if (run.config.merge_adapter && run.policy.lora) {
+  if (!signal && run.applied > 0 && run.config.merge_adapter && run.policy.lora) {
     run.say(
       `merged model: ${await mergeAdapterFolder(run.checkpoint, join(run.outDir, "merged"))}`,
     );
   }
   await run.log.close();
-  const summary = await finishReport(run.outDir, run.log.rows, {
+  const rows = await readMetrics<MetricsRow>(run.outDir);
+  const summary = await finishReport(run.outDir, rows, {
     title: `${run.algorithm.name} on ${run.config.dataset_name}`,
-    headline: `${total} steps of ${run.algorithm.name} on ${run.policy.dir} (${run.step.device})`,
+    headline: signal
+      ? `Stopped by ${signal} at step ${run.at} of ${total}`
+      : `Done: ${total} steps of ${run.algorithm.name} on ${run.policy.dir} (${run.step.device})`,
     checkpoint: run.checkpoint,
+    skipped: run.position.skipped,
   });
   for (const line of summary) run.say(line);
+  if (signal && run.checkpoint) {
+    console.error(`Resume with: deno task train --resume ${run.outDir}`);
+  }
+  if (!signal && run.applied === 0) {
+    const reasons = Object.entries(run.position.skipped).map(([k, n]) => `${k} ${n}`);
+    throw new Error(
+      `No step was applied: all ${run.at - run.start} steps were skipped (${
+        reasons.join(", ")
+      }); see the warnings above`,
+    );
+  }
   return {
     config: run.config,
-    rows: run.log.rows,
+    rows,
     checkpoint: run.checkpoint,
     referenceComputed: run.reference?.computed ?? 0,
+    outcome: signal ? "interrupted" : "done",
+    skipped: run.position.skipped,
   };
 }
 
@@ -649,7 +768,8 @@ export async function main(args: string[]): Promise<void> {
       console.log(await trainHelp(args.filter((a) => a !== "--help" && a !== "-h")));
       return;
     }
-    await train(args);
+    const { outcome } = await train(args);
+    if (outcome === "interrupted") Deno.exit(INTERRUPTED_EXIT);
   } catch (error) {
     console.error(`error: ${(error as Error).message}`);
     Deno.exit(1);

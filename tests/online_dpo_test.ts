@@ -54,9 +54,30 @@ export function judge(_p: string, a: string, b: string) {
   assert.ok(rows.every((r) => r["judge/pairs"] < 8), "only decided pairs train");
 
   await Deno.writeTextFile(`${dir}/ties.ts`, `export const judge = () => "tie";`);
-  const allTies = await run(["--max_steps", "2", "--judge", `${dir}/ties.ts`, "--eval_steps", "0"]);
-  assert.equal(allTies.rows.length, 0, "no step trains without a decided pair");
-  for (const d of [dir, out, allTies.out]) await Deno.remove(d, { recursive: true });
+  const tiesOut = await Deno.makeTempDir({ prefix: "da-online-" });
+  await assert.rejects(
+    train([
+      "--loss",
+      "online_dpo",
+      "--output_dir",
+      tiesOut,
+      "--max_steps",
+      "2",
+      "--judge",
+      `${dir}/ties.ts`,
+      "--eval_steps",
+      "0",
+    ], { quiet: true }),
+    /^Error: No step was applied: all 2 steps were skipped \(no_judged_pair 2\)/,
+  );
+  const logged = (await Deno.readTextFile(`${tiesOut}/metrics.jsonl`)).trim().split("\n")
+    .map((line) => JSON.parse(line)).filter((r) => "judge/ties" in r);
+  assert.deepEqual(logged.map((r) => [r["judge/ties"], r["skipped/no_judged_pair"]]), [
+    [1, 1],
+    [1, 2],
+  ]);
+  assert.ok(logged.every((r) => !("loss" in r)), "no step trains without a decided pair");
+  for (const d of [dir, out, tiesOut]) await Deno.remove(d, { recursive: true });
 });
 
 Deno.test("online_dpo reads a prompt-only dataset through the chat template", async () => {

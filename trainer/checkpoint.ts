@@ -24,6 +24,8 @@ export interface RunPosition {
   consumed: number;
   /** Algorithm state (e.g. BCO's running mean). */
   algorithmState: Record<string, number>;
+  /** Steps skipped so far, by reason (`step` minus these is the optimizer's own step count). */
+  skipped?: Record<string, number>;
   /** The resolved config of the run. */
   config: Record<string, Value>;
 }
@@ -107,7 +109,7 @@ export async function findCheckpoint(path: string): Promise<string> {
  */
 export async function checkpointProblem(dir: string): Promise<string | null> {
   try {
-    await readPosition(dir);
+    await checkpointPosition(dir);
     // A LoRA checkpoint holds the adapter (PEFT's files), a full one the HF model.
     const adapter = await exists(join(dir, "adapter_config.json"));
     const config = join(dir, adapter ? "adapter_config.json" : "config.json");
@@ -176,7 +178,7 @@ export async function loadCheckpoint(
   dir: string,
   policy: Policy,
 ): Promise<{ state: TrainState; position: RunPosition }> {
-  const position = await readPosition(dir);
+  const position = await checkpointPosition(dir);
   const params = await loadPolicyParams(dir, policy);
   const optimizer = await readSafetensors(join(dir, OPTIMIZER_FILE));
   const slots: TrainState["slots"] = {};
@@ -184,20 +186,17 @@ export async function loadCheckpoint(
     const dot = key.indexOf(".");
     (slots[key.slice(0, dot)] ??= {})[key.slice(dot + 1)] = t;
   }
-  return { state: { step: position.step, params, slots }, position };
+  const skipped = Object.values(position.skipped ?? {}).reduce((a, b) => a + b, 0);
+  return { state: { step: position.step - skipped, params, slots }, position };
 }
 
 /**
- * The resolved config saved in a checkpoint.
+ * Where a checkpoint's run stood (step, data position, config...), without its tensors.
  *
  * @param dir A checkpoint folder.
- * @returns Its config.
+ * @returns Its run position.
  */
-export async function checkpointConfig(dir: string): Promise<Record<string, Value>> {
-  return (await readPosition(dir)).config;
-}
-
-async function readPosition(dir: string): Promise<RunPosition> {
+export async function checkpointPosition(dir: string): Promise<RunPosition> {
   const path = join(dir, STATE_FILE);
   let position: RunPosition;
   try {

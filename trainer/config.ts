@@ -252,7 +252,7 @@ export const KEYS = {
     default: null,
     trl: 1,
     readBy: LOSS,
-    range: between(0, 1),
+    range: { test: (v) => v > 0 && v <= 1, expected: "a number in (0, 1]" },
     help: "nucleus sampling mass",
   },
   max_new_tokens: {
@@ -511,6 +511,18 @@ export const KEYS = {
     range: atLeast(0),
     help: "steps between checkpoints; 0: only at the end",
     differs: "short runs keep only the final checkpoint",
+  },
+  save_total_limit: {
+    type: "integer",
+    default: null,
+    trl: null,
+    range: atLeast(1),
+    help: "checkpoints kept: the newest N (and the one resumed from); unset: all",
+  },
+  overwrite_output_dir: {
+    type: "boolean",
+    default: false,
+    help: "clear a previous run's files from output_dir instead of refusing to start",
   },
   sample_every: {
     type: "integer",

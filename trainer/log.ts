@@ -77,7 +77,8 @@ export class MetricsLog {
     const filled = Math.round((done / Math.max(1, this.total)) * width);
     const bar = "=".repeat(filled) + " ".repeat(width - filled);
     const acc = row["rewards/accuracies"];
-    const text = `[${bar}] ${done}/${this.total} ETA ${clock(eta)} loss ${row.loss?.toFixed(4)}` +
+    const loss = typeof row.loss === "number" ? row.loss.toFixed(4) : "(step skipped)";
+    const text = `[${bar}] ${done}/${this.total} ETA ${clock(eta)} loss ${loss}` +
       (acc !== undefined ? ` acc ${acc.toFixed(2)}` : "");
     if (this.#tty) Deno.stdout.writeSync(new TextEncoder().encode(`\r${text}`));
     else console.log(text);

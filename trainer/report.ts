@@ -13,16 +13,18 @@ import { panelsFromRows, renderSvg } from "./plot.ts";
  *
  * @param outDir The run's folder.
  * @param rows Every logged row.
- * @param info Title pieces and where the final checkpoint is.
+ * @param info Title pieces, where the final checkpoint is ("" for none) and the steps skipped by
+ *   reason.
  * @returns Lines for the console.
  */
 export async function finishReport(
   outDir: string,
   rows: MetricsRow[],
-  info: { title: string; headline: string; checkpoint: string },
+  info: { title: string; headline: string; checkpoint: string; skipped?: Record<string, number> },
 ): Promise<string[]> {
-  const trainRows = rows.filter((r) => "loss" in r);
-  const evalRows = rows.filter((r) => "eval/loss" in r);
+  // A skipped step's row has no loss, or a non-finite one (written as null).
+  const trainRows = rows.filter((r) => typeof r.loss === "number");
+  const evalRows = rows.filter((r) => typeof r["eval/loss"] === "number");
   const heldOut = evalRows.map((r) =>
     Object.fromEntries(Object.entries(r).map(([k, v]) => [k.replace(/^eval\//, ""), v]))
   ) as MetricsRow[];
@@ -33,13 +35,18 @@ export async function finishReport(
   ]);
   const figure = join(outDir, "curves.svg");
   await Deno.writeTextFile(figure, renderSvg(curves, info.title));
-  const lines = [`\nDone: ${info.headline}`];
+  const lines = [`\n${info.headline}`];
+  const skipped = Object.entries(info.skipped ?? {}).filter(([, n]) => n > 0);
+  if (skipped.length) {
+    lines.push(`  skipped steps: ${skipped.map(([reason, n]) => `${reason} ${n}`).join(", ")}`);
+  }
   const last = trainRows.at(-1);
   const held = heldOut.at(-1);
   const accuracy = (r: MetricsRow) => r["rewards/accuracies"]?.toFixed(3);
   if (last) lines.push(`  train loss ${last.loss.toFixed(4)}, accuracy ${accuracy(last)}`);
   if (held) lines.push(`  eval loss ${held.loss.toFixed(4)}, accuracy ${accuracy(held)}`);
-  lines.push(`  checkpoint ${info.checkpoint}`, `  curves ${figure}`);
+  if (info.checkpoint) lines.push(`  checkpoint ${info.checkpoint}`);
+  lines.push(`  curves ${figure}`);
   lines.push(`  metrics ${join(outDir, "metrics.jsonl")}`);
   return lines;
 }

@@ -10,8 +10,8 @@
  *
  * @module
  */
-import { join } from "node:path";
-import { LOCK_FILE } from "./output_lock.ts";
+import { basename, dirname, join } from "node:path";
+import { LOCK_FILE, OutputLock } from "./output_lock.ts";
 
 const CHECKPOINT = /^checkpoint-(\d+)$/;
 const DEBRIS = /^\.?checkpoint-\d+\./;
@@ -162,4 +162,66 @@ export async function readMetrics<Row>(dir: string): Promise<Row[]> {
     if (error instanceof Deno.errors.NotFound) return [];
     throw new Error(`Cannot read ${join(dir, "metrics.jsonl")}: ${(error as Error).message}`);
   }
+}
+
+/**
+ * The run folder `--resume PATH` writes to: PATH itself, or, when PATH is one `checkpoint-N`
+ * folder, the run folder holding it.
+ *
+ * @param path What `--resume` was given.
+ * @returns The run folder.
+ */
+export function runFolderOf(path: string): string {
+  const clean = path.replace(/\/+$/, "") || "/";
+  return CHECKPOINT.test(basename(clean)) ? dirname(clean) : clean;
+}
+
+/**
+ * Takes `dir` for a new run: locks it, then refuses it if it holds another run's files, unless
+ * `overwrite` (`--overwrite_output_dir`) clears them first.
+ *
+ * @param dir The output folder.
+ * @param options `overwrite`: clear a previous run's files.
+ * @returns The held lock.
+ */
+export async function claimNewRun(
+  dir: string,
+  options: { overwrite: boolean },
+): Promise<OutputLock> {
+  const lock = await OutputLock.acquire(dir);
+  const files = await runFiles(dir);
+  if (files.length > 0 && !options.overwrite) {
+    lock.release();
+    const shown = files.length > 4 ? `${files.slice(0, 4).join(", ")}, ...` : files.join(", ");
+    throw new Error(
+      `Output folder ${dir} already holds a run (${shown}): pass --resume ${dir} to continue it, ` +
+        `or --overwrite_output_dir to clear it first`,
+    );
+  }
+  if (files.length > 0) await clearRun(dir);
+  return lock;
+}
+
+/**
+ * Brings a resumed run's folder back to checkpoint `step`: removes the debris of interrupted
+ * saves and checkpoints after `step` (another future of this run), and cuts `metrics.jsonl` and
+ * `samples.jsonl` back to `step`, so every step is logged once.
+ *
+ * @param dir The run folder (locked by this process).
+ * @param step The step of the checkpoint resumed from.
+ * @returns One line per change made, for the console.
+ */
+export async function rewindRun(dir: string, step: number): Promise<string[]> {
+  const notes: string[] = [];
+  const debris = await cleanDebris(dir);
+  if (debris.length) notes.push(`removed the debris of interrupted saves: ${debris.join(", ")}`);
+  for (const later of (await checkpointSteps(dir)).filter((s) => s > step)) {
+    await Deno.remove(join(dir, `checkpoint-${later}`), { recursive: true });
+    notes.push(`removed checkpoint-${later}: it is newer than the step resumed from`);
+  }
+  for (const log of ["metrics.jsonl", "samples.jsonl"]) {
+    const n = await truncateLog(join(dir, log), step);
+    if (n) notes.push(`removed ${n} rows after step ${step} from ${log}`);
+  }
+  return notes;
 }
