@@ -74,7 +74,7 @@ const quiet = (args: string[]) => train(args, { quiet: true });
 
 Deno.test({
   name:
-    "train: a second live run on the same output_dir is refused naming the first's pid (case 1); SIGINT checkpoints and exits 130 (case 5)",
+    "train: a second live run on the same output_dir is refused naming the first's pid (case 1); SIGTERM checkpoints and exits 130 (case 5)",
   ignore: !canRun,
   async fn() {
     const out = await Deno.makeTempDir();
@@ -90,10 +90,11 @@ Deno.test({
         `^error: Output folder ${out} is in use by another run \\(pid ${first.child.pid}\\)`,
       ),
     );
-    first.child.kill("SIGINT");
+    // SIGTERM (what `kill` and job schedulers send) is handled as Ctrl-C is.
+    first.child.kill("SIGTERM");
     const status = await first.done;
     assert.equal(status.code, 130, first.output.stderr);
-    assert.match(first.output.stderr, /SIGINT: stopping after the current step/);
+    assert.match(first.output.stderr, /SIGTERM: stopping after the current step/);
     assert.match(first.output.stderr, new RegExp(`Resume with: deno task train --resume ${out}`));
     const steps = await metricSteps(out);
     const last = steps.at(-1)!;
