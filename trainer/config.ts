@@ -677,7 +677,13 @@ function normalize(
       accepted.push(acceptTrlKey(key, value, name));
       continue;
     }
-    values[key] = check(key, KEYS[key as Key], key === "loss_type" ? oneLossType(value) : value);
+    try {
+      values[key] = check(key, KEYS[key as Key], key === "loss_type" ? oneLossType(value) : value);
+    } catch (error) {
+      // A flag names itself; a bad value in a file needs the file's name.
+      if (name === "CLI") throw error;
+      throw new Error(`${(error as Error).message} (in ${name})`);
+    }
   }
   if (accepted.length > 0) {
     notices.push(`Accepted TRL keys that change nothing here (${name}): ${accepted.join(", ")}`);

@@ -180,17 +180,18 @@ Deno.test("readYamlConfig() names the file and line of a YAML syntax error", asy
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("resolveConfig() says a YAML .inf or .nan is not finite", async () => {
+Deno.test("resolveConfig() says a YAML .inf or .nan is not finite, naming the file", async () => {
   const dir = await Deno.makeTempDir();
-  await Deno.writeTextFile(`${dir}/inf.yaml`, "beta: .inf\nlearning_rate: .nan\n");
-  const yaml = await readYamlConfig(`${dir}/inf.yaml`);
+  const file = `${dir}/inf.yaml`;
+  await Deno.writeTextFile(file, "beta: .inf\nlearning_rate: .nan\n");
+  const yaml = await readYamlConfig(file);
   assert.throws(
-    () => resolveConfig({ yaml: { beta: yaml.beta } }),
-    /^Error: Invalid beta: Infinity, expected a finite number$/,
+    () => resolveConfig({ yaml: { beta: yaml.beta }, yamlName: file }),
+    new RegExp(`^Error: Invalid beta: Infinity, expected a finite number \\(in ${file}\\)$`),
   );
   assert.throws(
     () => resolveConfig({ yaml: { learning_rate: yaml.learning_rate } }),
-    /^Error: Invalid learning_rate: NaN, expected a finite number$/,
+    /^Error: Invalid learning_rate: NaN, expected a finite number \(in YAML\)$/,
   );
   await Deno.remove(dir, { recursive: true });
 });
