@@ -4,28 +4,33 @@
  * random tokens, and prints step time, tokens/s, achieved TFLOP/s, trainable and total parameters
  * and peak host memory.
  *
- *   deno task bench [--model smollm2-135m|olmo2-1b|tiny|DIR] [--batch_size 1] [--max_length 128]
- *                   [--use_peft false] [--lora_r 16] [--gradient_checkpointing false]
- *                   [--device cpu|cuda|webgpu|auto] [--loss dpo] [--steps 5] [--warmup 1]
+ *   deno task bench [--model smollm2-135m|smollm2-360m|olmo2-1b|tiny|DIR] [--batch_size 1]
+ *                   [--max_length 128] [--use_peft false] [--lora_r 16]
+ *                   [--gradient_checkpointing false] [--device cpu|cuda|webgpu|auto]
+ *                   [--loss dpo] [--steps 10] [--warmup 2] [--profile]
  *   deno task bench --grid 1x16,2x512,8x512 [other flags]    # batch × max_length → peak memory
  *
- * `smollm2-135m` and `olmo2-1b` are the architectures of SmolLM2-135M and OLMo-2-0425-1B (from
+ * The presets are the architectures of SmolLM2-135M, SmolLM2-360M and OLMo-2-0425-1B (from
  * their config.json) with random weights, so the benchmark needs no download; with `--use_peft`
  * the random base is written once as a bfloat16 checkpoint (as the real ones are) that the step
  * maps as frozen weights. FLOPs: 6 · parameters · tokens (forward + backward matmuls) plus
  * attention's 12 · layers · T · hidden per token (LoRA still runs the full backward through the
  * frozen weights, for the activations' gradients). `batch_size` counts pairs: 2× sequences.
  *
- * Peak memory is the process's high-water mark (VmHWM, Linux), which includes transient buffers
- * that sampling after each step would miss; `--grid` runs each cell in a fresh process, since the
- * mark never goes down.
+ * Peak memory is the process's high-water mark (getrusage's ru_maxrss), which includes transient
+ * buffers that sampling after each step would miss; `--grid` runs each cell in a fresh process,
+ * since the mark never goes down. `rss_after_warmup_mib` and `rss_end_mib` show whether host
+ * memory grows over the counted steps. `--profile` adds onnxruntime's own kernel time per step
+ * (its profiler's per-node times, summed) beside the wall-clock step time. onnxruntime's optimized
+ * graphs are cached (`defaultCacheDir()`): a second run's `compile_ms` shows the saving.
  *
  * @module
  */
 import { parseArgs } from "node:util";
 import { algorithm } from "../algorithms/mod.ts";
 import type { HostTensor } from "../graph/mod.ts";
-import { parseDevice, TrainStep } from "../runtime/mod.ts";
+import { join } from "node:path";
+import { defaultCacheDir, parseDevice, TrainStep } from "../runtime/mod.ts";
 import { loadConfig, type ModelConfig, parseConfig } from "../model/config.ts";
 import { initLora, LINEAR_MODULES } from "../model/lora.ts";
 import { f32ToBf16 } from "../model/_dtype.ts";
@@ -35,19 +40,30 @@ import { buildStepGraph } from "../trainer/step_graph.ts";
 import type { PairedBatch } from "../data/types.ts";
 
 /** Architectures benchmarked with random weights. */
+const SMOLLM2 = {
+  model_type: "llama",
+  vocab_size: 49152,
+  max_position_embeddings: 8192,
+  rope_theta: 100000,
+  rms_norm_eps: 1e-5,
+  tie_word_embeddings: true,
+};
 const PRESETS: Record<string, Record<string, unknown>> = {
   "smollm2-135m": {
-    model_type: "llama",
+    ...SMOLLM2,
     hidden_size: 576,
     intermediate_size: 1536,
     num_hidden_layers: 30,
     num_attention_heads: 9,
     num_key_value_heads: 3,
-    vocab_size: 49152,
-    max_position_embeddings: 8192,
-    rope_theta: 100000,
-    rms_norm_eps: 1e-5,
-    tie_word_embeddings: true,
+  },
+  "smollm2-360m": {
+    ...SMOLLM2,
+    hidden_size: 960,
+    intermediate_size: 2560,
+    num_hidden_layers: 32,
+    num_attention_heads: 15,
+    num_key_value_heads: 5,
   },
   "olmo2-1b": {
     model_type: "olmo2",
@@ -71,8 +87,9 @@ const { values } = parseArgs({
     max_length: { type: "string", default: "128" },
     device: { type: "string", default: "cpu" },
     loss: { type: "string", default: "dpo" },
-    steps: { type: "string", default: "5" },
-    warmup: { type: "string", default: "1" },
+    steps: { type: "string", default: "10" },
+    warmup: { type: "string", default: "2" },
+    profile: { type: "boolean", default: false },
     use_peft: { type: "string", default: "false" },
     lora_r: { type: "string", default: "16" },
     gradient_checkpointing: { type: "string", default: "false" },
@@ -138,16 +155,44 @@ async function randomCheckpoint(config: ModelConfig): Promise<string> {
   return dir;
 }
 
-/** The process's peak resident memory so far, in bytes (VmHWM), or the current RSS elsewhere. */
+/**
+ * The process's peak resident memory so far, in bytes: getrusage's ru_maxrss (Linux: KiB), read
+ * through FFI because Deno allows `/proc/self/status` only with --allow-all.
+ */
 function peakRss(): number {
+  const libc = Deno.dlopen("libc.so.6", {
+    getrusage: { parameters: ["i32", "buffer"], result: "i32" },
+  });
   try {
-    const status = Deno.readTextFileSync("/proc/self/status");
-    const kb = /VmHWM:\s+(\d+) kB/.exec(status);
-    if (kb) return Number(kb[1]) * 1024;
-  } catch {
-    // Not Linux: fall through.
+    // struct rusage: two struct timevals (16 bytes each), then ru_maxrss.
+    const usage = new BigInt64Array(18);
+    if (libc.symbols.getrusage(0, usage) !== 0) throw new Error("getrusage failed");
+    return Number(usage[4]) * 1024;
+  } finally {
+    libc.close();
   }
-  return Deno.memoryUsage().rss;
+}
+
+/**
+ * Median over counted steps of onnxruntime's kernel time: for each step, the per-node times of
+ * every session's run for that step, summed (each session runs once per step).
+ */
+async function kernelMsPerStep(dir: string, skip: number): Promise<number> {
+  const perStep: number[] = [];
+  for await (const entry of Deno.readDir(dir)) {
+    type Event = { cat: string; name: string; ts: number; dur: number };
+    const events = JSON.parse(await Deno.readTextFile(join(dir, entry.name))) as Event[];
+    const runs = events.filter((e) => e.cat === "Session" && e.name === "model_run");
+    runs.slice(skip).forEach((run, i) => {
+      const inside = events.filter((e) =>
+        e.cat === "Node" && e.name.endsWith("_kernel_time") && e.ts >= run.ts &&
+        e.ts < run.ts + run.dur
+      );
+      perStep[i] = (perStep[i] ?? 0) + inside.reduce((a, e) => a + e.dur, 0) / 1000;
+    });
+  }
+  await Deno.remove(dir, { recursive: true });
+  return perStep.sort((a, b) => a - b)[Math.floor(perStep.length / 2)];
 }
 
 /** Runs `--grid`: each batch×length cell in a fresh process, then a table. */
@@ -216,16 +261,16 @@ async function bench(): Promise<void> {
   // Full fine-tuning feeds float32 masters; LoRA maps the frozen base from a checkpoint file.
   const modelDir = usePeft && preset ? await randomCheckpoint(config) : localDir;
   const frozen = usePeft ? await storedWeights(modelDir, config) : undefined;
-  const weights: Record<string, HostTensor> = lora
-    ? initLora(config, { ...lora, seed: 1 })
-    : preset
-    ? Object.fromEntries(
-      Object.entries(weightShapes(config)).map(([name, shape]) => [
-        name,
-        { dtype: "float32" as const, shape, data: randomWeight(name, shape) },
-      ]),
-    )
-    : await loadWeights(localDir, config);
+  // Not kept here: once uploaded, the step holds the only copy.
+  const initialWeights = async (): Promise<Record<string, HostTensor>> =>
+    lora ? initLora(config, { ...lora, seed: 1 }) : preset
+      ? Object.fromEntries(
+        Object.entries(weightShapes(config)).map(([name, shape]) => [
+          name,
+          { dtype: "float32" as const, shape, data: randomWeight(name, shape) },
+        ]),
+      )
+      : await loadWeights(localDir, config);
 
   const algo = algorithm(values.loss!);
   if (algo.data !== "paired") {
@@ -240,6 +285,7 @@ async function bench(): Promise<void> {
       gradientCheckpointing: flag("gradient_checkpointing"),
     },
   });
+  const profileDir = values.profile ? await Deno.makeTempDir({ prefix: "bench-profile-" }) : "";
   const buildStart = performance.now();
   const step = await TrainStep.create({
     loss: graph.loss,
@@ -247,9 +293,11 @@ async function bench(): Promise<void> {
     metrics: graph.metrics,
     maxGradNorm: 1,
     device,
+    profile: values.profile ? join(profileDir, "step") : undefined,
+    cacheDir: defaultCacheDir(),
   });
   const compileMs = performance.now() - buildStart;
-  step.setParams(weights);
+  step.setParams(await initialWeights());
 
   // 2B sequences of T tokens: the first half prompt, the second half completion.
   const N = 2 * B;
@@ -270,7 +318,9 @@ async function bench(): Promise<void> {
 
   const times: number[] = [];
   let last = { loss: NaN, gradNorm: NaN };
+  let rssAfterWarmup = 0;
   for (let i = 0; i < warmup + steps; i++) {
+    if (i === warmup) rssAfterWarmup = Deno.memoryUsage().rss;
     const t0 = performance.now();
     last = await step.step(feeds, { lr: 1e-5 });
     if (i >= warmup) times.push(performance.now() - t0);
@@ -286,6 +336,9 @@ async function bench(): Promise<void> {
   const flops = 6 * total * tokens +
     12 * config.num_hidden_layers * T * config.hidden_size * tokens;
   const median = times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
+  const rssEnd = Deno.memoryUsage().rss;
+  await step.release(); // also writes the profiles
+  const kernel = values.profile ? await kernelMsPerStep(profileDir, warmup) : undefined;
   console.log(JSON.stringify({
     device: step.device,
     model: values.model,
@@ -303,9 +356,11 @@ async function bench(): Promise<void> {
     tflops: +(flops / (median / 1000) / 1e12).toFixed(4),
     last_loss: last.loss,
     last_grad_norm: last.gradNorm,
+    ...(kernel === undefined ? {} : { kernel_ms_median: +kernel.toFixed(1) }),
     peak_host_rss_mib: Math.round(peakRss() / 2 ** 20),
+    rss_after_warmup_mib: Math.round(rssAfterWarmup / 2 ** 20),
+    rss_end_mib: Math.round(rssEnd / 2 ** 20),
   }));
-  await step.release();
   if (usePeft && preset) await Deno.remove(modelDir, { recursive: true });
 }
 

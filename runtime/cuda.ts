@@ -11,7 +11,8 @@ import { check, cstr, type Ort, out, pointers } from "./ort.ts";
 
 /** The three ways to get a working CUDA provider, named in every CUDA error. */
 export const CUDA_ROUTES = "install the CUDA provider by one of three routes (README, " +
-  '"CUDA"): (a) on a machine with internet, `deno install --allow-scripts=npm:onnxruntime-node` ' +
+  '"CUDA"): (a) on a machine with internet, `ONNXRUNTIME_NODE_INSTALL=cuda12 deno install ' +
+  "--allow-scripts=npm:onnxruntime-node` " +
   "(its install script downloads the provider); (b) ORT_LIB=/path/to/onnxruntime-gpu/lib/" +
   "libonnxruntime.so.1 from onnxruntime's GPU release; (c) the provider files of npm " +
   "com.github.asus4.onnxruntime.linux-x64-gpu@0.4.9 (onnxruntime 1.29, CUDA 13) beside a 1.29 " +

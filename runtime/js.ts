@@ -15,7 +15,7 @@ import { dirname, join } from "node:path";
 import { createRequire } from "node:module";
 import { existsSync } from "node:fs";
 import { type OnnxModel, toOnnx } from "../graph/onnx.ts";
-import { type DType, type HostTensor, input } from "../graph/tensor.ts";
+import { arrayFor, type DType, type HostTensor, input } from "../graph/tensor.ts";
 import {
   type Feed,
   hostFeed,
@@ -145,6 +145,13 @@ export class JsProgram extends Program {
       ...tensor.shape,
     ]);
     return Promise.resolve(new JsValue(t));
+  }
+
+  zeros(dtype: DType, shape: readonly number[]): Promise<Value> {
+    const data = arrayFor(dtype, shape.reduce((a, b) => a * b, 1));
+    return Promise.resolve(
+      new JsValue(new ort.Tensor(dtype as "float32", data as Float32Array, [...shape])),
+    );
   }
 
   #reader(t: ort.Tensor): Promise<ort.InferenceSession> {

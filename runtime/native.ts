@@ -61,25 +61,43 @@ export class NativeValue implements Value {
    * ```
    */
   static fromHost(t: HostTensor): NativeValue {
+    const value = NativeValue.alloc(t.dtype, t.shape);
+    const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+    if (bytes.length > 0) value.#bytes().set(bytes);
+    return value;
+  }
+
+  /**
+   * A new zero-filled value in onnxruntime's CPU memory.
+   *
+   * @param dtype Element type.
+   * @param shape Sizes.
+   * @returns The value.
+   */
+  static zeros(dtype: DType, shape: readonly number[]): NativeValue {
+    const value = NativeValue.alloc(dtype, shape);
+    if (shape.every((d) => d > 0)) value.#bytes().fill(0);
+    return value;
+  }
+
+  /** A new value in onnxruntime's CPU memory, contents undefined. */
+  private static alloc(dtype: DType, shape: readonly number[]): NativeValue {
     const lib = ort();
-    const dims = BigInt64Array.from(t.shape, BigInt);
+    const dims = BigInt64Array.from(shape, BigInt);
     const pointer = out((p) =>
       check(
         lib,
         lib.fn.CreateTensorAsOrtValue(
           lib.cpuAllocator,
           dims,
-          BigInt(t.shape.length),
-          ELEMENT_TYPE[t.dtype],
+          BigInt(shape.length),
+          ELEMENT_TYPE[dtype],
           p,
         ),
-        `Cannot allocate a ${t.dtype}[${t.shape}] tensor`,
+        `Cannot allocate a ${dtype}[${shape}] tensor`,
       )
     );
-    const value = new NativeValue(pointer, t.dtype, [...t.shape]);
-    const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
-    if (bytes.length > 0) value.#bytes().set(bytes);
-    return value;
+    return new NativeValue(pointer, dtype, [...shape]);
   }
 
   /** The `OrtValue*`; throws after release. */
@@ -167,24 +185,18 @@ function adopt(lib: Ort, pointer: Deno.PointerValue, onDevice: boolean): NativeV
   }
 }
 
-/** Options of {@linkcode openNative}. */
-export interface NativeOptions {
-  /** Write a profile of every run (kernel times) to files starting with this prefix. */
-  profilePrefix?: string;
-}
-
 /**
  * Opens a native session for an emitted model.
  *
  * @param onnx The model.
  * @param device `cpu` or `cuda`.
- * @param options Profiling.
+ * @param profile Prefix of the file onnxruntime writes its profile of every run to, on release.
  * @returns The program.
  */
 export async function openNative(
   onnx: OnnxModel,
   device: ResolvedDevice,
-  options: NativeOptions = {},
+  profile?: string,
 ): Promise<NativeProgram> {
   if (device !== "cpu" && device !== "cuda") {
     throw new Error(`The native backend runs on cpu and cuda, not ${device}: use the js backend`);
@@ -204,9 +216,7 @@ export async function openNative(
     for (const [key, value] of Object.entries(sessionConfig(onnx))) {
       check(lib, lib.fn.AddSessionConfigEntry(opts, cstr(key), cstr(value)));
     }
-    if (options.profilePrefix) {
-      check(lib, lib.fn.EnableProfiling(opts, cstr(options.profilePrefix)));
-    }
+    if (profile) check(lib, lib.fn.EnableProfiling(opts, cstr(profile)));
     if (device === "cuda") {
       try {
         const cuda = cudaProviderOptions(lib);
@@ -366,6 +376,12 @@ export class NativeProgram extends Program {
     } finally {
       host.release();
     }
+  }
+
+  async zeros(dtype: DType, shape: readonly number[]): Promise<Value> {
+    if (this.device === "cpu") return NativeValue.zeros(dtype, shape);
+    const host = arrayFor(dtype, shape.reduce((a, b) => a * b, 1));
+    return await this.upload({ dtype, shape: [...shape], data: host });
   }
 
   release(): Promise<void> {

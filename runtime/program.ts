@@ -55,6 +55,11 @@ export interface CompileOptions {
   keepOnDevice?: string[];
   /** Forwarded to `toOnnx`: bytes of weights above which external data is used. */
   externalThreshold?: number;
+  /**
+   * Native backend: write onnxruntime's profile of every run (per-kernel times, as JSON) to a
+   * file starting with this prefix when the program is released.
+   */
+  profile?: string;
 }
 
 /** Options of one {@linkcode Program.runRaw} call. */
@@ -128,7 +133,7 @@ export abstract class Program {
       try {
         // Imported here: each backend's module extends this class.
         const program = backend === "native"
-          ? await (await import("./native.ts")).openNative(onnx, device)
+          ? await (await import("./native.ts")).openNative(onnx, device, options.profile)
           : await (await import("./js.ts")).openJs(onnx, device, options.keepOnDevice ?? []);
         if (wanted === "auto") console.error(`device: auto chose ${device}`);
         return program;
@@ -184,6 +189,15 @@ export abstract class Program {
    * @returns The value (released by the caller).
    */
   abstract upload(tensor: HostTensor): Promise<Value>;
+
+  /**
+   * A new zero-filled runtime value on this program's device (no host array of its size).
+   *
+   * @param dtype Element type.
+   * @param shape Sizes.
+   * @returns The value (released by the caller).
+   */
+  abstract zeros(dtype: DType, shape: readonly number[]): Promise<Value>;
 
   /** Frees the session. */
   abstract release(): Promise<void>;

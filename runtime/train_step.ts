@@ -19,13 +19,12 @@
 import { grad } from "../graph/autodiff.ts";
 import { type OptimizerConfig, stateSlots, update } from "../graph/optim.ts";
 import { sqrt } from "../graph/ops.ts";
-import { arrayFor, type HostTensor, input, type Tensor } from "../graph/tensor.ts";
+import { arrayFor, type DType, type HostTensor, input, type Tensor } from "../graph/tensor.ts";
 import { inPlaceSafe } from "./in_place.ts";
 import {
   type Backend,
   type Device,
   type Feed,
-  isValue,
   Program,
   type ResolvedDevice,
   type Value,
@@ -73,6 +72,8 @@ export interface TrainStepOptions {
    * @default true
    */
   inPlace?: boolean;
+  /** Native backend: profile every run of the step's graphs (see `CompileOptions.profile`). */
+  profile?: string;
 }
 
 /** What one optimizer step reports. */
@@ -113,9 +114,9 @@ interface Compiled {
 export class TrainStep {
   /**
    * Resident values: parameters, optimizer slots, gradient buffers and frozen inputs by name;
-   * host tensors until the next step uploads them.
+   * host tensors (or zeros to allocate) until the next step uploads them.
    */
-  #values = new Map<string, Value | HostTensor>();
+  #values = new Map<string, Value | HostTensor | Zeros>();
   #accumulate?: Promise<Compiled>;
   #step = 0;
 
@@ -162,7 +163,7 @@ export class TrainStep {
       grad_norm: globalNorm(grads),
     };
     options.params.forEach((p, i) => gradOutputs[gradOf(p.name!)] = grads[i]);
-    const compile = { device: options.device, backend: options.backend };
+    const compile = { device: options.device, backend: options.backend, profile: options.profile };
     const gradients = await compiled(
       gradOutputs,
       compile,
@@ -202,12 +203,7 @@ export class TrainStep {
    * @param values Host values by parameter name.
    */
   setParams(values: Record<string, HostTensor>): void {
-    const slots: Record<string, Record<string, HostTensor>> = {};
-    for (const s of this.slots) slots[s] = {};
-    for (const p of this.options.params) {
-      for (const s of this.slots) slots[s][p.name!] = zeros(p);
-    }
-    this.loadState({ step: 0, params: values, slots });
+    this.#load(values, undefined, 0);
   }
 
   /**
@@ -216,22 +212,31 @@ export class TrainStep {
    * @param state What {@linkcode readState} returned.
    */
   loadState(state: TrainState): void {
+    this.#load(state.params, state.slots, state.step);
+  }
+
+  /** Holds parameters and optimizer state (zeros when `slots` is absent). */
+  #load(
+    params: Record<string, HostTensor>,
+    slots: Record<string, Record<string, HostTensor>> | undefined,
+    step: number,
+  ): void {
     for (const p of this.options.params) {
-      const value = state.params[p.name!];
+      const value = params[p.name!];
       if (!value) throw new Error(`No value for parameter "${p.name}"`);
       checkValue(p, value, "Parameter");
       for (const s of this.slots) {
-        if (!state.slots[s]?.[p.name!]) {
+        if (slots && !slots[s]?.[p.name!]) {
           throw new Error(`No optimizer state "${s}" for parameter "${p.name}"`);
         }
       }
     }
     for (const p of this.options.params) {
-      this.#hold(p.name!, state.params[p.name!]);
-      for (const s of this.slots) this.#hold(slot(p.name!, s), state.slots[s][p.name!]);
+      this.#hold(p.name!, params[p.name!]);
+      for (const s of this.slots) this.#hold(slot(p.name!, s), slots?.[s][p.name!] ?? zeros(p));
       if (!this.#values.has(gradOf(p.name!))) this.#hold(gradOf(p.name!), zeros(p));
     }
-    this.#step = state.step;
+    this.#step = step;
   }
 
   /**
@@ -307,12 +312,12 @@ export class TrainStep {
    */
   paramFeeds(): Record<string, Feed> {
     const names = [...this.options.params, ...this.options.frozen ?? []].map((p) => p.name!);
-    return Object.fromEntries(
-      names.filter((n) => this.#values.has(n)).map((n) => [
-        n,
-        this.#values.get(n)!,
-      ]),
-    );
+    const feeds: Record<string, Feed> = {};
+    for (const n of names) {
+      const v = this.#values.get(n);
+      if (v) feeds[n] = isZeros(v) ? hostZeros(v) : v;
+    }
+    return feeds;
   }
 
   /**
@@ -325,7 +330,8 @@ export class TrainStep {
     for (const s of this.slots) state.slots[s] = {};
     const read = async (name: string) => {
       const v = this.#values.get(name)!;
-      return isValue(v) ? await this.gradients.program.read(v) : copy(v);
+      if (isZeros(v)) return hostZeros(v);
+      return isResident(v) ? await this.gradients.program.read(v) : copy(v);
     };
     for (const p of this.options.params) {
       state.params[p.name!] = await read(p.name!);
@@ -336,7 +342,7 @@ export class TrainStep {
 
   /** Frees the sessions and every resident value. */
   async release(): Promise<void> {
-    for (const v of this.#values.values()) if (isValue(v)) v.release();
+    for (const v of this.#values.values()) if (isResident(v)) v.release();
     this.#values.clear();
     await this.gradients.program.release();
     await this.apply.program.release();
@@ -344,20 +350,25 @@ export class TrainStep {
   }
 
   /** Replaces the resident value `name` with `t` (uploaded by the next step). */
-  #hold(name: string, t: HostTensor): void {
+  #hold(name: string, t: HostTensor | Zeros): void {
     this.#release(name);
     this.#values.set(name, t);
   }
 
   #release(name: string): void {
     const old = this.#values.get(name);
-    if (old && isValue(old)) old.release();
+    if (old && isResident(old)) old.release();
   }
 
   /** Copies every value still on the host into runtime memory. */
   async #upload(): Promise<void> {
+    const program = this.gradients.program;
     for (const [name, v] of this.#values) {
-      if (!isValue(v)) this.#values.set(name, await this.gradients.program.upload(v));
+      if (isResident(v)) continue;
+      this.#values.set(
+        name,
+        isZeros(v) ? await program.zeros(v.dtype, v.shape) : await program.upload(v),
+      );
     }
   }
 
@@ -370,7 +381,7 @@ export class TrainStep {
     const all: Record<string, Feed> = { ...feeds };
     for (const spec of program.inputs) {
       const held = this.#values.get(spec.name);
-      if (held && !(spec.name in feeds)) all[spec.name] = held;
+      if (held && !(spec.name in feeds)) all[spec.name] = held as Value;
     }
     const into: Record<string, Value> = {};
     for (const output of inPlace) into[output] = this.#values.get(targets[output])! as Value;
@@ -403,7 +414,7 @@ export class TrainStep {
       options.params.forEach((p, i) => outputs[next(gradOf(p.name!))] = sums[i]);
       return await compiled(
         outputs,
-        { device: options.device, backend: options.backend },
+        { device: options.device, backend: options.backend, profile: options.profile },
         options,
         (name) => name.endsWith("::grad::next") ? name.slice(0, -"::next".length) : undefined,
       );
@@ -418,7 +429,7 @@ export class TrainStep {
  */
 async function compiled(
   outputs: Record<string, Tensor>,
-  compile: { device?: Device; backend?: Backend },
+  compile: { device?: Device; backend?: Backend; profile?: string },
   options: TrainStepOptions,
   target: (output: string) => string | undefined,
 ): Promise<Compiled> {
@@ -490,7 +501,26 @@ function copy(t: HostTensor): HostTensor {
   return { dtype: t.dtype, shape: [...t.shape], data: t.data.slice() };
 }
 
-function zeros(p: Tensor): HostTensor {
-  const shape = p.shape as number[];
-  return { dtype: p.dtype, shape, data: arrayFor(p.dtype, shape.reduce((a, b) => a * b, 1)) };
+/** A zero-filled tensor still to be allocated in runtime memory. */
+interface Zeros {
+  zeros: true;
+  dtype: DType;
+  shape: number[];
+}
+
+function zeros(p: Tensor): Zeros {
+  return { zeros: true, dtype: p.dtype, shape: p.shape as number[] };
+}
+
+function isZeros(v: Value | HostTensor | Zeros): v is Zeros {
+  return "zeros" in v;
+}
+
+function isResident(v: Value | HostTensor | Zeros): v is Value {
+  return "backend" in v;
+}
+
+function hostZeros(z: Zeros): HostTensor {
+  const n = z.shape.reduce((a, b) => a * b, 1);
+  return { dtype: z.dtype, shape: [...z.shape], data: arrayFor(z.dtype, n) };
 }
