@@ -225,6 +225,10 @@ function axesOf(x: Tensor, axes?: number | number[]): number[] {
 export const sum = (x: Tensor, axes?: number | number[], keepDims = false): Tensor =>
   apply("ReduceSum", [x, ints(axesOf(x, axes))], { keepdims: keepDims ? 1 : 0 });
 
+/** Sum of squares over `axes` (default: all), in one pass (no squared copy). */
+export const sumSquares = (x: Tensor, axes?: number | number[], keepDims = false): Tensor =>
+  apply("ReduceSumSquare", [x, ints(axesOf(x, axes))], { keepdims: keepDims ? 1 : 0 });
+
 /** Maximum over `axes` (default: all). */
 export const max = (x: Tensor, axes?: number | number[], keepDims = false): Tensor =>
   apply("ReduceMax", [x, ints(axesOf(x, axes))], { keepdims: keepDims ? 1 : 0 });

@@ -89,16 +89,17 @@ export function update(
     return { param: wd ? descent.sub(p.mul(lr.mul(wd))) : descent, state: {} };
   }
   const { beta1 = 0.9, beta2 = 0.999, eps = 1e-8 } = config;
-  // Full-size passes are what costs on large models; scalar factors are free.
+  // Full-size passes are what costs on large models (12, 13 with decay); scalar factors are free.
   const m = state.m.mul(beta1).add(g.mul(gradScale.mul(1 - beta1)));
-  const v = state.v.mul(beta2).add(g.mul(g).mul(gradScale.mul(gradScale).mul(1 - beta2)));
+  const v = state.v.mul(beta2).add(g.mul(g.mul(gradScale.mul(gradScale).mul(1 - beta2))));
   const one = constant(1, [], p.dtype);
   const correction1 = one.sub(constant(beta1, [], p.dtype).pow(step));
-  const correction2 = one.sub(constant(beta2, [], p.dtype).pow(step));
-  // PyTorch adds eps after the √(1 − β₂ᵗ) rescale.
-  const denom = sqrt(v).mul(correction2.rsqrt()).add(eps);
+  const root2 = sqrt(one.sub(constant(beta2, [], p.dtype).pow(step)));
+  // PyTorch's m / (√v / √(1−β₂ᵗ) + ε) · lr/(1−β₁ᵗ), with √(1−β₂ᵗ) moved into the scalars:
+  // m / (√v + ε√(1−β₂ᵗ)) · lr√(1−β₂ᵗ)/(1−β₁ᵗ).
+  const denom = sqrt(v).add(root2.mul(eps));
   const decayed = wd ? p.mul(one.sub(lr.mul(wd))) : p;
-  const next = decayed.sub(m.div(denom).mul(lr.div(correction1)));
+  const next = decayed.sub(m.div(denom).mul(lr.mul(root2).div(correction1)));
   return { param: next, state: { m, v } };
 }
 

@@ -363,6 +363,13 @@ const PRIMITIVES: Record<string, Primitive> = {
       return [expandLike(kept, a), null];
     },
   },
+  ReduceSumSquare: {
+    infer: reduceInfer,
+    vjp: (g, [a, axes], y) => {
+      const kept = y.attrs.keepdims === 1 ? g : unsqueeze(g, constInts(axes));
+      return [mul(expandLike(kept, a), mul(a, 2)), null];
+    },
+  },
   ReduceProd: { infer: reduceInfer, noGrad: true },
   ReduceMax: {
     infer: reduceInfer,

@@ -18,7 +18,7 @@
  */
 import { grad } from "../graph/autodiff.ts";
 import { type OptimizerConfig, stateSlots, update } from "../graph/optim.ts";
-import { sqrt } from "../graph/ops.ts";
+import { sqrt, sumSquares } from "../graph/ops.ts";
 import { arrayFor, type DType, type HostTensor, input, type Tensor } from "../graph/tensor.ts";
 import { inPlaceSafe } from "./in_place.ts";
 import {
@@ -477,11 +477,9 @@ function updateGraph(options: TrainStepOptions, config: OptimizerConfig): Record
   return outputs;
 }
 
-/** √(Σ g²) over every gradient. */
+/** √(Σ g²) over every gradient, one read pass each. */
 function globalNorm(grads: Tensor[]): Tensor {
-  let squares = grads[0].mul(grads[0]).sum();
-  for (const g of grads.slice(1)) squares = squares.add(g.mul(g).sum());
-  return sqrt(squares);
+  return sqrt(grads.map((g) => sumSquares(g)).reduce((a, b) => a.add(b)));
 }
 
 /** The scalar feeds `program` takes (SGD leaves `step` unused, so it is not an input). */

@@ -80,6 +80,7 @@ const cases: [string, (...t: Tensor[]) => Tensor, CheckInput[], { awayFromZero?:
   ],
   ["sum over axes", (a) => a.sum([0, 2]), [x(2, 3, 4)]],
   ["sum keepDims", (a) => a.sum(1, true), [x(2, 3)]],
+  ["sumSquares over an axis", (a) => g.sumSquares(a, 1), [x(2, 3)]],
   ["mean over a dynamic axis", (a) => a.mean(0), [named(["B", 3], 4, 3)]],
   ["max", (a) => a.max(-1), [x(3, 4)]],
   ["logSoftmax", (a) => a.logSoftmax(), [x(3, 5)]],
