@@ -25,7 +25,7 @@ import type { DataConfig } from "./data/dataset.ts";
 import { prepareData } from "./data/dataset.ts";
 import type { TokenizedExample } from "./data/types.ts";
 import { input } from "./graph/mod.ts";
-import { type Feed, parseDevice, Program, TrainStep } from "./runtime/mod.ts";
+import { defaultCacheDir, type Feed, parseDevice, Program, TrainStep } from "./runtime/mod.ts";
 import type { CausalLMOptions } from "./model/decoder.ts";
 import { Generator } from "./model/generate.ts";
 import { loadTokenizer, type Tokenizer } from "./model/tokenizer.ts";
@@ -301,6 +301,7 @@ async function setup(
     optimizer: optimizerOf(config),
     maxGradNorm: config.max_grad_norm,
     device,
+    cacheDir: defaultCacheDir(),
   });
   const position = await startingPoint(step, { policy, algorithm, resumeDir, seed: config.seed });
   const evalGraph = dropout ? stepGraph(false) : graph;

@@ -7,6 +7,8 @@
  *
  * @module
  */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import type { OnnxModel } from "../graph/onnx.ts";
 import { toOnnx } from "../graph/onnx.ts";
 import { arrayFor, type DType, type HostTensor, input } from "../graph/tensor.ts";
@@ -190,33 +192,38 @@ function adopt(lib: Ort, pointer: Deno.PointerValue, onDevice: boolean): NativeV
  *
  * @param onnx The model.
  * @param device `cpu` or `cuda`.
- * @param profile Prefix of the file onnxruntime writes its profile of every run to, on release.
+ * @param options Profiling and the optimized-model cache (see `CompileOptions`).
  * @returns The program.
  */
 export async function openNative(
   onnx: OnnxModel,
   device: ResolvedDevice,
-  profile?: string,
+  options: { profile?: string; cacheDir?: string } = {},
 ): Promise<NativeProgram> {
   if (device !== "cpu" && device !== "cuda") {
     throw new Error(`The native backend runs on cpu and cuda, not ${device}: use the js backend`);
   }
   const lib = ort();
+  const cached = options.cacheDir && !onnx.externalData && !onnx.linkedFiles
+    ? await cachePath(onnx, device, options.cacheDir)
+    : undefined;
+  const hit = cached !== undefined && existsSync(cached);
   const opts = out((p) => check(lib, lib.fn.CreateSessionOptions(p)));
   let session: Deno.PointerValue;
   try {
     check(lib, lib.fn.SetSessionLogSeverityLevel(opts, 3));
     // onnxruntime's CPU fusions (QuickGelu, ...) exist only for float32: a float64 graph, used for
-    // gradient checks, would fail to load with them, so it gets the basic rewrites only.
+    // gradient checks, would fail to load with them, so it gets the basic rewrites only. A cached
+    // model is already optimized.
     const float64 = onnx.inputs.some((s) => s.dtype === "float64");
-    check(lib, lib.fn.SetSessionGraphOptimizationLevel(opts, float64 ? 1 : 99));
+    check(lib, lib.fn.SetSessionGraphOptimizationLevel(opts, hit ? 0 : float64 ? 1 : 99));
     // A train step's shapes repeat, but the memory pattern's first planned run allocates one more
     // arena-sized block (a multi-second stall and GBs of peak at 135M parameters).
     check(lib, lib.fn.DisableMemPattern(opts));
     for (const [key, value] of Object.entries(sessionConfig(onnx))) {
       check(lib, lib.fn.AddSessionConfigEntry(opts, cstr(key), cstr(value)));
     }
-    if (profile) check(lib, lib.fn.EnableProfiling(opts, cstr(profile)));
+    if (options.profile) check(lib, lib.fn.EnableProfiling(opts, cstr(options.profile)));
     if (device === "cuda") {
       try {
         const cuda = cudaProviderOptions(lib);
@@ -229,11 +236,30 @@ export async function openNative(
         throw explainCudaFailure(lib, error as Error);
       }
     }
-    session = await createSession(lib, onnx, opts);
+    if (hit) session = await createSessionFromFile(lib, cached, opts);
+    else {
+      const fresh = cached && `${cached}.${Deno.pid}.tmp`;
+      if (fresh) check(lib, lib.fn.SetOptimizedModelFilePath(opts, cstr(fresh)));
+      session = await createSession(lib, onnx, opts);
+      if (fresh) await Deno.rename(fresh, cached); // atomic: readers never see a partial file
+    }
   } finally {
     lib.fn.ReleaseSessionOptions(opts);
   }
   return new NativeProgram(session, device, onnx);
+}
+
+/**
+ * Where onnxruntime's optimized form of `onnx` is cached: named by the model's SHA-256, the
+ * device and onnxruntime's version (optimized graphs hold device- and version-specific nodes).
+ */
+async function cachePath(onnx: OnnxModel, device: ResolvedDevice, dir: string): Promise<string> {
+  const digest = new Uint8Array(
+    await crypto.subtle.digest("SHA-256", onnx.model as Uint8Array<ArrayBuffer>),
+  );
+  const hex = Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+  await Deno.mkdir(dir, { recursive: true });
+  return join(dir, `${hex.slice(0, 32)}-${device}-ort${ort().version}.onnx`);
 }
 
 async function createSession(
@@ -260,16 +286,22 @@ async function createSession(
       }
     });
   }
-  return await withModelFile(onnx, async (file) => {
-    const path = cstr(file);
-    return await outAsync(async (p) => {
-      const status = await lib.fn.CreateSession(lib.env, path, opts, p);
-      try {
-        check(lib, status);
-      } catch (error) {
-        throw fail(error as Error);
-      }
-    });
+  return await withModelFile(onnx, (file) => createSessionFromFile(lib, file, opts));
+}
+
+async function createSessionFromFile(
+  lib: Ort,
+  file: string,
+  opts: Deno.PointerValue,
+): Promise<Deno.PointerValue> {
+  const path = cstr(file);
+  return await outAsync(async (p) => {
+    const status = await lib.fn.CreateSession(lib.env, path, opts, p);
+    try {
+      check(lib, status);
+    } catch (error) {
+      throw new Error(`onnxruntime could not open the graph: ${(error as Error).message}`);
+    }
   });
 }
 

@@ -23,6 +23,7 @@ import { arrayFor, type DType, type HostTensor, input, type Tensor } from "../gr
 import { inPlaceSafe } from "./in_place.ts";
 import {
   type Backend,
+  type CompileOptions,
   type Device,
   type Feed,
   Program,
@@ -74,6 +75,8 @@ export interface TrainStepOptions {
   inPlace?: boolean;
   /** Native backend: profile every run of the step's graphs (see `CompileOptions.profile`). */
   profile?: string;
+  /** Native backend: cache onnxruntime's optimized graphs here (see `CompileOptions.cacheDir`). */
+  cacheDir?: string;
 }
 
 /** What one optimizer step reports. */
@@ -163,7 +166,7 @@ export class TrainStep {
       grad_norm: globalNorm(grads),
     };
     options.params.forEach((p, i) => gradOutputs[gradOf(p.name!)] = grads[i]);
-    const compile = { device: options.device, backend: options.backend, profile: options.profile };
+    const compile = compileOptions(options);
     const gradients = await compiled(
       gradOutputs,
       compile,
@@ -414,7 +417,7 @@ export class TrainStep {
       options.params.forEach((p, i) => outputs[next(gradOf(p.name!))] = sums[i]);
       return await compiled(
         outputs,
-        { device: options.device, backend: options.backend, profile: options.profile },
+        compileOptions(options),
         options,
         (name) => name.endsWith("::grad::next") ? name.slice(0, -"::next".length) : undefined,
       );
@@ -429,7 +432,7 @@ export class TrainStep {
  */
 async function compiled(
   outputs: Record<string, Tensor>,
-  compile: { device?: Device; backend?: Backend; profile?: string },
+  compile: CompileOptions,
   options: TrainStepOptions,
   target: (output: string) => string | undefined,
 ): Promise<Compiled> {
@@ -452,6 +455,11 @@ async function compiled(
     }
   }
   return { program, targets, inPlace };
+}
+
+function compileOptions(options: TrainStepOptions): CompileOptions {
+  const { device, backend, profile, cacheDir } = options;
+  return { device, backend, profile, cacheDir };
 }
 
 /** The update graph: parameters and optimizer state in, their next values out. */

@@ -132,3 +132,25 @@ Deno.test("TrainStep holds frozen bfloat16 inputs and trains only its parameters
   assert.deepEqual(Object.keys(step.paramFeeds()).sort(), ["base", "w"]);
   await step.release();
 });
+
+Deno.test("openNative() caches the optimized graph and reopens it with the same results", async () => {
+  const dir = await Deno.makeTempDir();
+  const x = input("x", ["B", 3]);
+  const w = input("w", [3, 2]);
+  const graph = { y: x.matmul(w).tanh().sum(1).softplus() };
+  const feeds = {
+    x: f32([2, 3], [0.1, -0.2, 0.3, 0.4, 0.5, -0.6]),
+    w: f32([3, 2], [1, 2, -3, 0.5, 0.25, -1]),
+  };
+  const first = await Program.compile(graph, { cacheDir: dir });
+  const files = [...Deno.readDirSync(dir)].map((e) => e.name);
+  assert.equal(files.length, 1);
+  assert.match(files[0], /^[0-9a-f]{32}-cpu-ort[\d.]+\.onnx$/);
+  const again = await Program.compile(graph, { cacheDir: dir });
+  const [a, b] = [await first.run(feeds), await again.run(feeds)];
+  assert.deepEqual(a.y.data, b.y.data);
+  assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), files);
+  await first.release();
+  await again.release();
+  await Deno.remove(dir, { recursive: true });
+});
