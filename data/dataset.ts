@@ -13,7 +13,7 @@ import { detectFormat, type Format, parseRow } from "./formats.ts";
 import type { HubOptions } from "../model/hub.ts";
 import { shuffle } from "./shuffle.ts";
 import { SkipCounter, SkipRow } from "./skips.ts";
-import { readRows } from "./sources.ts";
+import { readRows, type RowSource } from "./sources.ts";
 import { tokenizeExample } from "./template.ts";
 import { truncateExample } from "./truncate.ts";
 import type { Batch, Row, TokenizedExample } from "./types.ts";
@@ -223,7 +223,35 @@ export async function prepareData(
       config: config.dataset_config,
       limit: config.max_samples,
     });
-  const source = await read(split);
+  return await prepareRows(await read(split), config, {
+    tokenizer,
+    kind: options.kind,
+    readSplit: read,
+  });
+}
+
+/**
+ * {@linkcode prepareData} on rows already read (an upload in the browser): the same format
+ * detection, tokenization, truncation, skip accounting and eval split.
+ *
+ * @param source The training split's rows.
+ * @param config The data config (`dataset` names the source in messages).
+ * @param options Wanted kind, and `readSplit` for an eval split given by name.
+ * @returns Train and eval examples with skip counts.
+ * @throws When no example survives, on unusable columns, or on a named eval split without
+ *   `readSplit`.
+ */
+export async function prepareRows(
+  source: RowSource,
+  config: DataConfig,
+  options: {
+    tokenizer: Tokenizer;
+    kind?: "paired" | "unpaired";
+    readSplit?: (split: string) => Promise<RowSource>;
+  },
+): Promise<PreparedData> {
+  const { tokenizer } = options;
+  const split = config.dataset_split ?? DATA_DEFAULTS.dataset_split;
   const format = detectFormat(source.columns, {
     rows: source.rows,
     format: config.format,
@@ -246,7 +274,13 @@ export async function prepareData(
     evalExamples = train.filter((_, i) => held.has(i));
     train = train.filter((_, i) => !held.has(i));
   } else if (typeof evalSplit === "string" && evalSplit) {
-    const evalSource = await read(evalSplit);
+    if (!options.readSplit) {
+      throw new Error(
+        `eval_split "${evalSplit}" names a split, which rows already read do not have: ` +
+          "give a fraction such as 0.1",
+      );
+    }
+    const evalSource = await options.readSplit(evalSplit);
     evalExamples = processRows(evalSource.rows, {
       format,
       tokenizer,

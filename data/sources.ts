@@ -60,6 +60,30 @@ export async function readRows(source: string, options: ReadOptions = {}): Promi
     if (rows.length >= limit) break;
     for (const row of await readFile(file, limit - rows.length)) rows.push(row);
   }
+  return rowSource(rows, files);
+}
+
+/**
+ * The rows of a `.jsonl` or `.json` file's text, parsed as {@linkcode readFile} parses the file
+ * (the same errors, naming `path`): for text that did not come from the file system, such as an
+ * upload in the browser.
+ *
+ * @param text The file's contents.
+ * @param path The file's name (its extension picks the format; it names the file in errors).
+ * @returns The rows, their columns and the file.
+ * @example
+ * ```ts
+ * import { equal } from "node:assert/strict";
+ * const { rows, columns } = rowsFromText('{"chosen":"a","rejected":"b"}\n', "pairs.jsonl");
+ * equal(rows.length, 1);
+ * equal(columns.join(), "chosen,rejected");
+ * ```
+ */
+export function rowsFromText(text: string, path: string): RowSource {
+  return rowSource(parseText(text, path, Infinity), [path]);
+}
+
+function rowSource(rows: Row[], files: string[]): RowSource {
   const columns = new Set<string>();
   for (const row of rows) for (const key of Object.keys(row)) columns.add(key);
   return { rows, columns: [...columns], files };
@@ -84,7 +108,11 @@ export async function readFile(path: string, limit = Infinity): Promise<Row[]> {
   const name = path.toLowerCase();
   if (name.endsWith(".parquet")) return await readParquet(path, limit);
   const text = name.endsWith(".gz") ? await gunzip(path) : await Deno.readTextFile(path);
-  const base = name.replace(/\.gz$/, "");
+  return parseText(text, path, limit);
+}
+
+function parseText(text: string, path: string, limit: number): Row[] {
+  const base = path.toLowerCase().replace(/\.gz$/, "");
   if (base.endsWith(".jsonl")) return parseJsonl(text, path, limit);
   if (base.endsWith(".json")) return parseJson(text, path).slice(0, limit);
   throw new Error(`Unsupported dataset file type: ${path} (expected .jsonl, .json or .parquet)`);

@@ -10,10 +10,12 @@
  *
  * Of several named templates the one named `default` is used (transformers picks `tool_use` only
  * when tools are passed, and this trainer passes none). A folder without any template gets the
- * base-model fallback of `model/tokenizer.ts`, and the returned `source` says why.
+ * base-model fallback ({@linkcode renderFallbackChat}, below), and the returned `source` says why.
  *
  * @module
  */
+
+import type { ChatMessage } from "./tokenizer.ts";
 
 /** The chat template a folder provides, and where it came from. */
 export interface ChatTemplateChoice {
@@ -146,4 +148,34 @@ function parseJson(text: string, path: string): Record<string, any> {
   } catch (e) {
     throw new Error(`Cannot parse ${path}: ${(e as Error).message}`);
   }
+}
+
+/**
+ * The chat rendering used when a tokenizer has no chat template (base models): HH-RLHF's plain
+ * transcript, `Role: content` turns separated by a blank line, e.g.
+ * `User: What is 2 + 2?\n\nAssistant: 4`. The generation prompt is `\n\nAssistant:` so the
+ * completion is ` answer`, and rendering a longer conversation extends a shorter one exactly.
+ *
+ * @param messages The conversation.
+ * @param options `addGenerationPrompt` appends the assistant's turn header.
+ * @returns The transcript text.
+ *
+ * @example
+ * ```ts
+ * import { equal } from "node:assert/strict";
+ * equal(
+ *   renderFallbackChat([{ role: "user", content: "Hi" }], { addGenerationPrompt: true }),
+ *   "User: Hi\n\nAssistant:",
+ * );
+ * ```
+ */
+export function renderFallbackChat(
+  messages: ChatMessage[],
+  options: { addGenerationPrompt?: boolean } = {},
+): string {
+  const turn = (m: ChatMessage) =>
+    `${m.role[0]?.toUpperCase() ?? ""}${m.role.slice(1)}: ${m.content}`;
+  const text = messages.map(turn).join("\n\n");
+  if (!options.addGenerationPrompt) return text;
+  return messages.length ? `${text}\n\nAssistant:` : "Assistant:";
 }

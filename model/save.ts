@@ -74,6 +74,69 @@ function shard(tensors: Record<string, HostTensor>, limit: number): Record<strin
 }
 
 /**
+ * The files of a checkpoint's model part, by name: `config.json` and `model.safetensors` (or its
+ * shards and `model.safetensors.index.json`). No file system: the browser page zips these.
+ *
+ * @param model The config and the weights by HF name (float32, float16 or bfloat16).
+ * @param options Stored dtype, shard size, and `where`: the destination named in errors.
+ * @returns File name → contents.
+ * @example
+ * ```ts
+ * import { loadConfig, loadWeights, modelFiles, parseSafetensors } from "./mod.ts";
+ * const config = await loadConfig("model/tiny");
+ * const files = modelFiles({ config, weights: await loadWeights("model/tiny", config) });
+ * const { tensors } = parseSafetensors(files["model.safetensors"]);
+ * if (tensors["model.norm.weight"].dtype !== "float32") throw new Error("unexpected");
+ * ```
+ */
+export function modelFiles(
+  model: { config: ModelConfig; weights: Record<string, HostTensor> },
+  options: Pick<SaveOptions, "dtype" | "maxShardBytes"> & { where?: string } = {},
+): Record<string, Uint8Array> {
+  const where = options.where ? `Cannot save ${options.where}` : "Cannot save";
+  const { config } = model;
+  const dtype = options.dtype ?? "float32";
+  const tensors: Record<string, HostTensor> = {};
+  for (const [name, shape] of Object.entries(weightShapes(config))) {
+    const t = model.weights[name];
+    if (!t) throw new Error(`${where}: missing weight "${name}"`);
+    if (t.shape.join() !== shape.join()) {
+      throw new Error(`${where}: weight "${name}" has shape [${t.shape}], expected [${shape}]`);
+    }
+    tensors[name] = convert(t, dtype);
+  }
+  const files: Record<string, Uint8Array> = {};
+  const text = (value: unknown) => new TextEncoder().encode(JSON.stringify(value, null, 2) + "\n");
+  const shards = shard(tensors, options.maxShardBytes ?? 5e9);
+  if (shards.length === 1) files["model.safetensors"] = serializeSafetensors(tensors);
+  else {
+    const weightMap: Record<string, string> = {};
+    const n = String(shards.length).padStart(5, "0");
+    for (const [i, part] of shards.entries()) {
+      const file = `model-${String(i + 1).padStart(5, "0")}-of-${n}.safetensors`;
+      files[file] = serializeSafetensors(part);
+      for (const name of Object.keys(part)) weightMap[name] = file;
+    }
+    const total = Object.values(tensors).reduce((a, t) => a + t.data.byteLength, 0);
+    files["model.safetensors.index.json"] = text({
+      metadata: { total_size: total },
+      weight_map: weightMap,
+    });
+  }
+  // transformers 5 reads and writes the stored dtype as `dtype` (`torch_dtype` is its old name
+  // and is never written back): one key, so the two can never disagree.
+  const { torch_dtype: _oldName, ...inherited } = config.raw;
+  files["config.json"] = text({
+    ...inherited,
+    architectures: [CLASSES[config.model_type]],
+    model_type: config.model_type,
+    tie_word_embeddings: config.tie_word_embeddings,
+    dtype,
+  });
+  return files;
+}
+
+/**
  * Writes a checkpoint folder in the HF layout, replacing `dir` atomically.
  *
  * @param dir Destination folder (created, or replaced when it exists).
@@ -96,52 +159,15 @@ export async function saveModel(
   model: { config: ModelConfig; weights: Record<string, HostTensor> },
   options: SaveOptions = {},
 ): Promise<void> {
-  const { config } = model;
-  const dtype = options.dtype ?? "float32";
-  const tensors: Record<string, HostTensor> = {};
-  for (const [name, shape] of Object.entries(weightShapes(config))) {
-    const t = model.weights[name];
-    if (!t) throw new Error(`Cannot save ${dir}: missing weight "${name}"`);
-    if (t.shape.join() !== shape.join()) {
-      throw new Error(
-        `Cannot save ${dir}: weight "${name}" has shape [${t.shape}], expected [${shape}]`,
-      );
-    }
-    tensors[name] = convert(t, dtype);
-  }
+  const files = modelFiles(model, { ...options, where: dir });
   const parent = dir.includes("/") ? dir.slice(0, dir.lastIndexOf("/")) || "/" : ".";
   await Deno.mkdir(parent, { recursive: true });
   const base = dir.slice(dir.lastIndexOf("/") + 1);
   const tmp = await Deno.makeTempDir({ dir: parent, prefix: `.${base}.tmp-` });
   try {
-    const shards = shard(tensors, options.maxShardBytes ?? 5e9);
-    if (shards.length === 1) {
-      await Deno.writeFile(`${tmp}/model.safetensors`, serializeSafetensors(tensors));
-    } else {
-      const weightMap: Record<string, string> = {};
-      const n = String(shards.length).padStart(5, "0");
-      for (const [i, part] of shards.entries()) {
-        const file = `model-${String(i + 1).padStart(5, "0")}-of-${n}.safetensors`;
-        await Deno.writeFile(`${tmp}/${file}`, serializeSafetensors(part));
-        for (const name of Object.keys(part)) weightMap[name] = file;
-      }
-      const total = Object.values(tensors).reduce((a, t) => a + t.data.byteLength, 0);
-      await Deno.writeTextFile(
-        `${tmp}/model.safetensors.index.json`,
-        JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2) + "\n",
-      );
+    for (const [file, bytes] of Object.entries(files)) {
+      await Deno.writeFile(`${tmp}/${file}`, bytes);
     }
-    // transformers 5 reads and writes the stored dtype as `dtype` (`torch_dtype` is its old name
-    // and is never written back): one key, so the two can never disagree.
-    const { torch_dtype: _oldName, ...inherited } = config.raw;
-    const raw = {
-      ...inherited,
-      architectures: [CLASSES[config.model_type]],
-      model_type: config.model_type,
-      tie_word_embeddings: config.tie_word_embeddings,
-      dtype,
-    };
-    await Deno.writeTextFile(`${tmp}/config.json`, JSON.stringify(raw, null, 2) + "\n");
     if (options.tokenizerDir) await copyTokenizerFiles(options.tokenizerDir, tmp);
     await replaceDir(tmp, dir);
   } catch (e) {

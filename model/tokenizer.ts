@@ -16,7 +16,9 @@
  */
 
 import { AutoTokenizer, env as transformersEnv } from "@huggingface/transformers";
-import { findChatTemplate } from "./chat_template.ts";
+import { findChatTemplate, renderFallbackChat } from "./chat_template.ts";
+
+export { renderFallbackChat };
 import { hubDownloadMatching, type HubOptions, isHubId } from "./hub.ts";
 import { probeTurnEnd, readStopTokenIds, suffixWarning, type TurnEnd } from "./turn_end.ts";
 
@@ -55,36 +57,6 @@ export interface Tokenizer {
   readonly addsBos: boolean;
   /** The string form of one token id (byte-level tokens shown as their text), for displays. */
   tokenText(id: number): string;
-}
-
-/**
- * The chat rendering used when a tokenizer has no chat template (base models): HH-RLHF's plain
- * transcript, `Role: content` turns separated by a blank line, e.g.
- * `User: What is 2 + 2?\n\nAssistant: 4`. The generation prompt is `\n\nAssistant:` so the
- * completion is ` answer`, and rendering a longer conversation extends a shorter one exactly.
- *
- * @param messages The conversation.
- * @param options `addGenerationPrompt` appends the assistant's turn header.
- * @returns The transcript text.
- *
- * @example
- * ```ts
- * import { equal } from "node:assert/strict";
- * equal(
- *   renderFallbackChat([{ role: "user", content: "Hi" }], { addGenerationPrompt: true }),
- *   "User: Hi\n\nAssistant:",
- * );
- * ```
- */
-export function renderFallbackChat(
-  messages: ChatMessage[],
-  options: { addGenerationPrompt?: boolean } = {},
-): string {
-  const turn = (m: ChatMessage) =>
-    `${m.role[0]?.toUpperCase() ?? ""}${m.role.slice(1)}: ${m.content}`;
-  const text = messages.map(turn).join("\n\n");
-  if (!options.addGenerationPrompt) return text;
-  return messages.length ? `${text}\n\nAssistant:` : "Assistant:";
 }
 
 /** The transformers.js tokenizer, reduced to the members used here. */

@@ -89,15 +89,42 @@ export function probeTurnEnd(
  * ```
  */
 export async function readStopTokenIds(dir: string, eosTokenId: number): Promise<number[]> {
+  const files: Record<string, Record<string, unknown> | null> = {};
+  for (const file of ["generation_config.json", "config.json"]) {
+    try {
+      files[file] = JSON.parse(await Deno.readTextFile(`${dir}/${file}`));
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) files[file] = null;
+      else throw new Error(`Cannot parse ${dir}/${file}: ${(e as Error).message}`);
+    }
+  }
+  return stopTokenIdsOf(eosTokenId, files, dir);
+}
+
+/**
+ * {@linkcode readStopTokenIds} on files already parsed (the browser has no folder to read).
+ *
+ * @param eosTokenId The tokenizer's EOS id.
+ * @param files `generation_config.json` and `config.json` parsed, or null when absent.
+ * @param dir Where they came from, for messages.
+ * @returns The distinct stop ids, EOS first.
+ * @throws {Error} When `eos_token_id` is neither an id nor a list of ids.
+ *
+ * @example
+ * ```ts
+ * import { deepStrictEqual } from "node:assert/strict";
+ * deepStrictEqual(stopTokenIdsOf(2, { "config.json": { eos_token_id: [2, 7] } }, "m"), [2, 7]);
+ * ```
+ */
+export function stopTokenIdsOf(
+  eosTokenId: number,
+  files: Record<string, Record<string, unknown> | null>,
+  dir: string,
+): number[] {
   const ids = new Set([eosTokenId]);
   for (const file of ["generation_config.json", "config.json"]) {
-    let raw: Record<string, unknown>;
-    try {
-      raw = JSON.parse(await Deno.readTextFile(`${dir}/${file}`));
-    } catch (e) {
-      if (e instanceof Deno.errors.NotFound) continue;
-      throw new Error(`Cannot parse ${dir}/${file}: ${(e as Error).message}`);
-    }
+    const raw = files[file];
+    if (!raw) continue;
     const value = raw.eos_token_id;
     if (value === undefined || value === null) continue;
     const list = Array.isArray(value) ? value : [value];

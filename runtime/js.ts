@@ -25,8 +25,8 @@ import {
   type RunOptions,
   sessionConfig,
   type Value,
-  withModelFile,
 } from "./program.ts";
+import { withModelFile } from "./_model_file.ts";
 
 /** An onnxruntime-node tensor (on the host or in a GPU buffer) as a runtime value. */
 export class JsValue implements Value {

@@ -23,8 +23,8 @@ import {
   type RunOptions,
   sessionConfig,
   type Value,
-  withModelFile,
 } from "./program.ts";
+import { withModelFile } from "./_model_file.ts";
 
 const DTYPE_OF_CODE = new Map(Object.entries(ELEMENT_TYPE).map(([d, c]) => [c, d as DType]));
 

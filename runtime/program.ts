@@ -1,14 +1,14 @@
 /**
- * One interface over the two ways this trainer runs an emitted graph: the native backend (the C
- * API through Deno FFI: values stay in onnxruntime memory, outputs can be written in place) and
- * onnxruntime-node's JS session (kept for WebGPU, whose `gpu-buffer` tensors it manages).
+ * One interface over the three ways this trainer runs an emitted graph: the native backend (the C
+ * API through Deno FFI: values stay in onnxruntime memory, outputs can be written in place),
+ * onnxruntime-node's JS session (kept for WebGPU, whose `gpu-buffer` tensors it manages), and
+ * onnxruntime-web in a browser tab (WASM, or WebGPU where the browser offers an adapter).
  *
  * Nothing above the runtime knows which backend runs a program: feeds are host tensors, numbers or
  * {@linkcode Value}s that a program of the same backend returned or uploaded.
  *
  * @module
  */
-import { join } from "node:path";
 import { type OnnxModel, toOnnx, type ValueSpec } from "../graph/onnx.ts";
 import { type DType, type HostTensor, type Tensor, toArray } from "../graph/tensor.ts";
 
@@ -19,7 +19,7 @@ export type Device = typeof DEVICES[number];
 /** A device a session actually runs on. */
 export type ResolvedDevice = Exclude<Device, "auto">;
 /** Which binding runs a program. */
-export type Backend = "native" | "js";
+export type Backend = "native" | "js" | "web";
 
 /**
  * A tensor held by the runtime (host memory owned by onnxruntime, or device memory). Whoever
@@ -48,7 +48,7 @@ export interface CompileOptions {
   device?: Device;
   /**
    * Which binding runs it.
-   * @default "js" on webgpu, "native" elsewhere
+   * @default "web" outside Deno (a browser); on Deno "js" on webgpu, "native" elsewhere
    */
   backend?: Backend;
   /** Outputs to leave in device memory (the JS backend on WebGPU; native values always stay). */
@@ -131,15 +131,25 @@ export abstract class Program {
   ): Promise<Program> {
     const onnx = toOnnx(outputs, { externalThreshold: options.externalThreshold });
     const wanted = options.device ?? "cpu";
-    const candidates: ResolvedDevice[] = wanted === "auto" ? ["cuda", "webgpu", "cpu"] : [wanted];
+    const inBrowser = !("Deno" in globalThis);
+    const candidates: ResolvedDevice[] = wanted !== "auto"
+      ? [wanted]
+      : inBrowser
+      ? ["webgpu", "cpu"]
+      : ["cuda", "webgpu", "cpu"];
     const errors: string[] = [];
     for (const device of candidates) {
-      const backend = options.backend ?? (device === "webgpu" ? "js" : "native");
+      const backend = options.backend ??
+        (inBrowser ? "web" : device === "webgpu" ? "js" : "native");
+      const keep = options.keepOnDevice ?? [];
       try {
-        // Imported here: each backend's module extends this class.
+        // Imported here: each backend's module extends this class, and a browser bundle (split
+        // at these imports) never loads the two that need Deno.
         const program = backend === "native"
           ? await (await import("./native.ts")).openNative(onnx, device, options)
-          : await (await import("./js.ts")).openJs(onnx, device, options.keepOnDevice ?? []);
+          : backend === "js"
+          ? await (await import("./js.ts")).openJs(onnx, device, keep)
+          : await (await import("./web.ts")).openWeb(onnx, device, keep);
         if (wanted === "auto") console.error(`device: auto chose ${device}`);
         return program;
       } catch (error) {
@@ -278,48 +288,6 @@ function checkShape(
 }
 
 /**
- * Writes a model whose weights are external data to a temporary folder (onnxruntime resolves
- * external data relative to the model file), opens it, and removes the folder. Files that
- * file-backed constants point into (`linkedFiles`) are hard-linked there — onnxruntime refuses
- * symbolic links out of the model's folder; a hard link shares the file's pages and disk — or
- * copied across file systems.
- *
- * @param onnx The model, with `externalData` or `linkedFiles`.
- * @param open Opens the model file at the given path.
- * @returns What `open` returned.
- */
-export async function withModelFile<T>(
-  onnx: OnnxModel,
-  open: (path: string) => Promise<T>,
-): Promise<T> {
-  const dir = await Deno.makeTempDir({ prefix: "onnx-" });
-  try {
-    await Deno.writeFile(join(dir, "model.onnx"), onnx.model);
-    if (onnx.externalData) {
-      const file = await Deno.open(join(dir, onnx.externalData.file), {
-        write: true,
-        create: true,
-      });
-      try {
-        for (const chunk of onnx.externalData.chunks) {
-          for (let written = 0; written < chunk.length;) {
-            written += await file.write(chunk.subarray(written));
-          }
-        }
-      } finally {
-        file.close();
-      }
-    }
-    for (const { name, path } of onnx.linkedFiles ?? []) {
-      await Deno.link(path, join(dir, name)).catch(() => Deno.copyFile(path, join(dir, name)));
-    }
-    return await open(join(dir, "model.onnx"));
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
-/**
  * Session config entries a model needs: with file-backed constants, no constant folding — it
  * would turn each bfloat16 weight and its Cast into a float32 copy in memory; the weights are
  * cast on the fly instead and stay mapped from their file.
@@ -344,6 +312,7 @@ export function sessionConfig(onnx: OnnxModel): Record<string, string> {
  * @returns The folder.
  */
 export function defaultCacheDir(): string {
-  const root = Deno.env.get("XDG_CACHE_HOME") ?? join(Deno.env.get("HOME") ?? ".", ".cache");
-  return join(root, "direct-alignment-ts", "onnxruntime");
+  // Joined with "/" rather than node:path, which the browser bundle of this module cannot load.
+  const root = Deno.env.get("XDG_CACHE_HOME") ?? `${Deno.env.get("HOME") ?? "."}/.cache`;
+  return `${root}/direct-alignment-ts/onnxruntime`;
 }

@@ -13,7 +13,11 @@
  *
  * @module
  */
-import { join } from "node:path";
+/**
+ * Path joining without `node:path`: the browser bundle imports this module (for the in-memory
+ * cache), and Deno accepts "/" on every platform.
+ */
+const join = (...parts: string[]) => parts.join("/");
 
 /** Cached values of one example: e.g. [chosen, rejected] summed log-probs. */
 export type CachedValues = number[];

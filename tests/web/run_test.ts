@@ -1,0 +1,97 @@
+import { equal, match, ok, rejects } from "node:assert/strict";
+import { unzipSync } from "fflate";
+import { parse } from "@std/yaml";
+import { score } from "../../score.ts";
+import { PageRun, TINY_SETTINGS } from "../../web/run.ts";
+import { tinyFiles } from "./_tiny_files.ts";
+
+const SAMPLE = "data/samples/ultrafeedback_sample.jsonl";
+
+Deno.test("TINY_SETTINGS are configs/tiny.yaml's values", async () => {
+  const yaml = parse(await Deno.readTextFile("configs/tiny.yaml")) as Record<string, unknown>;
+  for (const [key, value] of Object.entries(TINY_SETTINGS)) {
+    if (key !== "seed") equal(yaml[key], value, key);
+  }
+});
+
+Deno.test("PageRun (on Deno's runtime) raises held-out reward accuracy and its checkpoint scores as shown", async () => {
+  const run = await PageRun.create(await tinyFiles(), {
+    data: { text: await Deno.readTextFile(SAMPLE), name: "ultrafeedback_sample.jsonl" },
+    settings: { loss: "dpo", max_steps: 30, device: "cpu" },
+  });
+  const dir = await Deno.makeTempDir();
+  try {
+    const before = (await run.evaluate())["eval/rewards/accuracies"];
+    for (let i = 0; i < 30; i++) await run.trainStep();
+    const after = (await run.evaluate())["eval/rewards/accuracies"];
+    ok(after > before, `held-out reward accuracy ${before} → ${after}`);
+    const shown = await run.heldOutScores(4);
+    equal(shown.length, 4);
+    for (const [name, bytes] of Object.entries(unzipSync(await run.checkpointZip()))) {
+      await Deno.writeFile(`${dir}/${name}`, bytes);
+    }
+    await Deno.writeTextFile(
+      `${dir}/rows.jsonl`,
+      shown.map((s) => JSON.stringify(s.row)).join("\n"),
+    );
+    const { lines } = await score([
+      "--model",
+      dir,
+      "--data",
+      `${dir}/rows.jsonl`,
+      "--max_length",
+      "128",
+    ]);
+    const cli = lines.map((l) => JSON.parse(l));
+    let worst = 0;
+    shown.forEach((s, i) => {
+      worst = Math.max(worst, Math.abs(cli[i].chosen.logp_sum - s.chosen));
+      worst = Math.max(worst, Math.abs(cli[i].rejected.logp_sum - s.rejected));
+    });
+    ok(worst <= 1e-4, `max |Δ Σ log π| = ${worst}`);
+    // The trained policy moved: the scores are not the initial model's.
+    const initial = await score(["--data", `${dir}/rows.jsonl`, "--max_length", "128"]);
+    ok(
+      initial.lines.some((l, i) =>
+        Math.abs(JSON.parse(l).chosen.logp_sum - shown[i].chosen) > 1e-3
+      ),
+    );
+  } finally {
+    await run.release();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("PageRun counts bad uploaded rows and names the file of malformed JSONL", async () => {
+  const good = (await Deno.readTextFile(SAMPLE)).split("\n").slice(0, 40);
+  const rows = [
+    ...good,
+    JSON.stringify({ chosen: "only chosen" }),
+    JSON.stringify({ prompt: "p", chosen: "", rejected: "" }),
+  ];
+  const files = await tinyFiles();
+  const run = await PageRun.create(files, {
+    data: { text: rows.join("\n"), name: "mine.jsonl" },
+    settings: { loss: "simpo", max_steps: 1, device: "cpu" },
+  });
+  try {
+    const summary = run.data.skips.summary(run.data.train.length + run.data.eval.length);
+    match(summary, /skipped 2\b/);
+  } finally {
+    await run.release();
+  }
+  await rejects(
+    PageRun.create(files, {
+      data: { text: `${good[0]}\n{not json`, name: "mine.jsonl" },
+      settings: { loss: "dpo", max_steps: 1, device: "cpu" },
+    }),
+    /Invalid JSON on line 2 of mine\.jsonl/,
+  );
+  await rejects(
+    PageRun.create(files, {
+      data: { text: good.join("\n"), name: "mine.jsonl" },
+      settings: { loss: "online_dpo", max_steps: 1, device: "cpu" },
+    }),
+    /needs a judge/,
+  );
+});
