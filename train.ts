@@ -21,7 +21,6 @@
  */
 import { join } from "node:path";
 import type { Algorithm, Hyperparameters } from "./algorithms/mod.ts";
-import type { DataConfig } from "./data/dataset.ts";
 import { prepareData } from "./data/dataset.ts";
 import type { TokenizedExample } from "./data/types.ts";
 import { input } from "./graph/mod.ts";
@@ -68,6 +67,7 @@ import {
   rewindRun,
   runFolderOf,
 } from "./trainer/run_dir.ts";
+import { dataConfigOf, optimizerOf, scheduleOf } from "./trainer/run_config.ts";
 import { learningRate, type Schedule } from "./trainer/schedule.ts";
 import { buildStepGraph, type StepGraph } from "./trainer/step_graph.ts";
 import { wandbSink } from "./trainer/wandb.ts";
@@ -417,50 +417,6 @@ async function loadData(
     : await prepareData(dataConfigOf(config, dataset), tokenizer, { kind });
   say(data.skips.summary(data.train.length + data.eval.length));
   return data;
-}
-
-/** The data keys of the config, as `data/` names them. */
-function dataConfigOf(config: TrainConfig, dataset: string): DataConfig {
-  return {
-    dataset,
-    dataset_split: config.dataset_train_split,
-    dataset_config: config.dataset_config ?? undefined,
-    format: config.format ?? undefined,
-    max_samples: config.max_samples ?? undefined,
-    max_length: config.max_length,
-    max_prompt_length: config.max_prompt_length ?? undefined,
-    max_completion_length: config.max_completion_length ?? undefined,
-    truncation_mode: config.truncation_mode,
-    seed: config.seed,
-    eval_split: config.eval_split === 0 ? undefined : config.eval_split,
-  };
-}
-
-function optimizerOf(config: TrainConfig) {
-  return config.optim === "sgd" ? { name: "sgd" as const, weightDecay: config.weight_decay } : {
-    name: "adamw" as const,
-    beta1: config.adam_beta1,
-    beta2: config.adam_beta2,
-    eps: config.adam_epsilon,
-    weightDecay: config.weight_decay,
-  };
-}
-
-/** Total steps and the learning-rate schedule (TRL: `warmup_steps` < 1 is a ratio). */
-function scheduleOf(config: TrainConfig, perEpoch: number): Schedule {
-  const total = config.max_steps > 0 ? config.max_steps : Math.max(
-    1,
-    Math.floor((config.num_train_epochs * perEpoch) / config.gradient_accumulation_steps),
-  );
-  const warmup = config.lr_scheduler_type === "constant"
-    ? 0
-    : config.warmup_steps < 1
-    ? Math.round(config.warmup_steps * total)
-    : config.warmup_steps;
-  const kind = config.lr_scheduler_type === "constant_with_warmup"
-    ? "constant"
-    : config.lr_scheduler_type;
-  return { peak: config.learning_rate, total, warmup, kind };
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
  * The page's train step, WASM in headless Chromium vs the CPU CLI's runtime, on the same
- * machine in one run: the same `PageRun` (embedded tiny model, DPO, ultrafeedback sample, 8 pairs,
- * max_length 128, the same batch order) stepped in the page on onnxruntime-web's WASM provider,
+ * machine in one run: the same `PageRun` (embedded tiny model, DPO, configs/tiny.yaml: the
+ * ultrafeedback sample, 8 pairs, max_length 128, the same batch order) stepped in the page on onnxruntime-web's WASM provider,
  * then on Deno with the native backend `deno task train` uses on cpu. Prints the median step time
  * of each after `--warmup` steps.
  *
@@ -12,6 +12,7 @@
 import { parseArgs } from "node:util";
 import { Chromium } from "../tools/chromium.ts";
 import { serveWeb } from "../web/serve.ts";
+import { readYamlConfig, resolveConfig } from "../trainer/config.ts";
 import { PageRun } from "../web/run.ts";
 
 const { values } = parseArgs({
@@ -69,7 +70,10 @@ const run = await PageRun.create({
     text: Deno.readTextFileSync("data/samples/ultrafeedback_sample.jsonl"),
     name: "ultrafeedback_sample.jsonl",
   },
-  settings: { loss: "dpo", max_steps: steps, device: "cpu" },
+  settings: resolveConfig({
+    yaml: await readYamlConfig("configs/tiny.yaml"),
+    cli: { loss: "dpo", max_steps: String(steps) },
+  }),
 });
 const native: number[] = [];
 for (let i = 0; i < steps; i++) native.push((await run.trainStep()).step_ms);

@@ -7,17 +7,18 @@
  *
  * @module
  */
+import { parse as parseYaml } from "@std/yaml";
 import { ALGORITHMS } from "../algorithms/mod.ts";
-import type { Device } from "../runtime/mod.ts";
 import { webThreads } from "../runtime/web.ts";
-import { type HeldOutScore, type MetricsRow, PageRun, TINY_SETTINGS } from "./run.ts";
+import { resolveConfig } from "../trainer/config.ts";
+import { type HeldOutScore, type MetricsRow, PageRun } from "./run.ts";
 
 /** The embedded model's files and sample data, served beside the page. */
 const MODEL = "/model/tiny";
 const TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"];
 const SAMPLE_DATA = "/data/samples/ultrafeedback_sample.jsonl";
-/** Held-out evaluation, samples and log-prob scores every this many steps. */
-const EVAL_EVERY = 10;
+/** The settings the controls do not set, as `deno task train` with no --config. */
+const CONFIG = "configs/tiny.yaml";
 
 /** What the page shows, readable by tests through `globalThis.pageState`. */
 interface PageState {
@@ -59,7 +60,9 @@ for (const algorithm of Object.values(ALGORITHMS)) {
   lossSelect.add(new Option(algorithm.name, algorithm.name));
 }
 lossSelect.value = "dpo";
-lrInput.value = String(TINY_SETTINGS.learning_rate);
+const tinyYaml = parseYaml(await fetchText(`/${CONFIG}`)) as Record<string, unknown>;
+lrInput.value = String(tinyYaml.learning_rate);
+stepsInput.value = String(tinyYaml.max_steps);
 const showBeta = () => {
   const beta = ALGORITHMS[lossSelect.value].defaults.beta;
   betaInput.disabled = beta === undefined;
@@ -105,20 +108,20 @@ async function start(): Promise<void> {
   startButton.disabled = true;
   const tokenizer: Record<string, string> = {};
   for (const f of TOKENIZER_FILES) tokenizer[f] = await fetchText(`${MODEL}/${f}`);
-  const beta = Number(betaInput.value);
+  const cli: Record<string, string> = {
+    loss: lossSelect.value,
+    learning_rate: lrInput.value,
+    max_steps: stepsInput.value,
+    device: deviceSelect.value,
+  };
+  if (!betaInput.disabled) cli.beta = betaInput.value;
   run = await PageRun.create({
     config: JSON.parse(await fetchText(`${MODEL}/config.json`)),
     weights: await fetchBytes(`${MODEL}/model.safetensors`),
     tokenizer,
   }, {
     data: await chosenData(),
-    settings: {
-      loss: lossSelect.value,
-      hyperparameters: betaInput.disabled ? {} : { beta },
-      learning_rate: Number(lrInput.value),
-      max_steps: Number(stepsInput.value),
-      device: deviceSelect.value as Device,
-    },
+    settings: resolveConfig({ yaml: tinyYaml, yamlName: CONFIG, cli }),
   });
   state.threads = webThreads();
   state.provider = run.step.device === "webgpu" ? "WebGPU" : "WASM";
@@ -141,16 +144,18 @@ async function loop(): Promise<void> {
   startButton.disabled = true;
   pauseButton.disabled = false;
   downloadButton.disabled = true;
-  while (!paused && current.stepCount < current.settings.max_steps) {
+  const total = current.schedule.total;
+  const evalSteps = current.settings.config.eval_steps;
+  while (!paused && current.stepCount < total) {
     const row = await current.trainStep();
     state.rows.push(row);
     const at = current.stepCount;
     setStatus(
       "training",
-      `Step ${at} / ${current.settings.max_steps} · ` +
+      `Step ${at} / ${total} · ` +
         `loss ${row.loss.toFixed(4)} · ${row.step_ms.toFixed(0)} ms/step`,
     );
-    if (at % EVAL_EVERY === 0 || at === current.settings.max_steps) await evaluate();
+    if ((evalSteps > 0 && at % evalSteps === 0) || at === total) await evaluate();
     draw();
     // onnxruntime-web's WASM runs resolve without leaving the task: end it so the page repaints
     // and the Pause button is heard (a message, unlike a timer or a frame, is not throttled or
@@ -161,7 +166,7 @@ async function loop(): Promise<void> {
       channel.port2.postMessage(null);
     });
   }
-  const done = current.stepCount >= current.settings.max_steps;
+  const done = current.stepCount >= total;
   setStatus(done ? "done" : "paused", done ? `Done: ${current.stepCount} steps` : "Paused");
   startButton.disabled = false;
   startButton.textContent = done ? "Start" : "Resume";

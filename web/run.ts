@@ -5,19 +5,20 @@
  * as `deno task train`, on whatever runtime `Program.compile` picks (onnxruntime-web in a browser,
  * the native backend on Deno, which is how the tests check this file without a browser).
  *
- * The settings the page does not expose are those of `configs/tiny.yaml`
- * ({@linkcode TINY_SETTINGS}; a test keeps the two equal).
+ * Its settings are a config resolved by `trainer/config.ts` exactly as `deno task train` resolves
+ * one (the page passes `configs/tiny.yaml` and the values its controls set), read through the
+ * same `trainer/run_config.ts`.
  *
  * @module
  */
 import { zipSync } from "fflate";
-import { algorithm as getAlgorithm, resolveHyperparameters } from "../algorithms/mod.ts";
 import type { Algorithm } from "../algorithms/types.ts";
 import { collate } from "../data/batch.ts";
-import { DATA_DEFAULTS, type PreparedData, prepareRows } from "../data/dataset.ts";
+import { type PreparedData, prepareRows } from "../data/dataset.ts";
 import { rowsFromText } from "../data/sources.ts";
 import type { Row } from "../data/types.ts";
 import { input } from "../graph/mod.ts";
+import type { HostTensor } from "../graph/tensor.ts";
 import { type ModelConfig, parseConfig } from "../model/config.ts";
 import { buildCausalLM } from "../model/decoder.ts";
 import { Generator } from "../model/generate.ts";
@@ -27,25 +28,20 @@ import { modelFiles } from "../model/save.ts";
 import type { Tokenizer } from "../model/tokenizer.ts";
 import { tokenizerFromJson } from "../model/tokenizer_json.ts";
 import { toFloat32, weightShapes } from "../model/weights.ts";
-import type { HostTensor } from "../graph/tensor.ts";
-import { type Device, type Feed, Program, TrainStep } from "../runtime/mod.ts";
-import { batchFeeds, makeBatch, microBatches, pickFeeds, Reference } from "../trainer/batches.ts";
+import { type Feed, parseDevice, Program, TrainStep } from "../runtime/mod.ts";
+import {
+  batchesPerEpoch,
+  batchFeeds,
+  makeBatch,
+  microBatches,
+  pickFeeds,
+  Reference,
+} from "../trainer/batches.ts";
+import { hyperparameters, type Resolved } from "../trainer/config.ts";
 import { RefLogpCache } from "../trainer/ref_cache.ts";
-import { learningRate } from "../trainer/schedule.ts";
+import { dataConfigOf, optimizerOf, scheduleOf } from "../trainer/run_config.ts";
+import { learningRate, type Schedule } from "../trainer/schedule.ts";
 import { buildStepGraph, type StepGraph } from "../trainer/step_graph.ts";
-
-/** The settings of `configs/tiny.yaml` (and the default seed) the page uses as they are. */
-export const TINY_SETTINGS = {
-  eval_split: 0.1,
-  max_length: 128,
-  batch_size: 8,
-  warmup_ratio: 0.05,
-  lr_scheduler: "linear",
-  eval_samples: 48,
-  max_grad_norm: 1.0,
-  seed: DATA_DEFAULTS.seed,
-  learning_rate: 0.0005,
-} as const;
 
 /** A model's files, as fetched or uploaded. */
 export interface ModelFiles {
@@ -55,20 +51,6 @@ export interface ModelFiles {
   weights: Uint8Array;
   /** Tokenizer files by name (`tokenizer.json`, `tokenizer_config.json`, ...), as text. */
   tokenizer: Record<string, string>;
-}
-
-/** What the page lets a user choose. */
-export interface RunSettings {
-  /** The `--loss` name. */
-  loss: string;
-  /** The algorithm's hyperparameters to override (e.g. `beta`). */
-  hyperparameters?: Record<string, number>;
-  /** Peak learning rate; default: configs/tiny.yaml's. */
-  learning_rate?: number;
-  /** Optimizer steps of the schedule. */
-  max_steps: number;
-  /** Where to run ("auto": WebGPU when the browser offers it, else WASM). */
-  device?: Device;
 }
 
 /** One logged row: TRL's metric names, `eval/` prefixed for held-out ones. */
@@ -92,12 +74,13 @@ export class PageRun {
   #algorithmState: Record<string, number>;
 
   private constructor(
-    readonly algorithm: Algorithm,
+    /** The resolved config (`configs/tiny.yaml` and the page's controls). */
+    readonly settings: Resolved,
     readonly config: ModelConfig,
     readonly tokenizer: Tokenizer,
     readonly data: PreparedData,
     readonly rows: Row[],
-    readonly settings: Required<RunSettings>,
+    readonly schedule: Schedule,
     private readonly files: ModelFiles,
     private readonly graph: StepGraph,
     readonly step: TrainStep,
@@ -105,11 +88,11 @@ export class PageRun {
     private readonly scorer: Program,
     private readonly reference: Reference | null,
   ) {
-    this.#algorithmState = { ...(algorithm.state?.initial ?? {}) };
+    this.#algorithmState = { ...(settings.algorithm.state?.initial ?? {}) };
     this.#order = microBatches(data.train, {
-      batchSize: TINY_SETTINGS.batch_size,
-      seed: TINY_SETTINGS.seed,
-      groupByLength: false,
+      batchSize: settings.config.per_device_train_batch_size,
+      seed: settings.config.seed,
+      groupByLength: settings.config.train_sampling_strategy === "group_by_length",
       padTokenId: tokenizer.padTokenId,
     });
   }
@@ -118,27 +101,27 @@ export class PageRun {
    * Prepares the data and compiles the step, evaluation and scoring graphs.
    *
    * @param model The model's files.
-   * @param options `data`: the JSONL text and its file name; `settings`: loss and schedule.
+   * @param options `data`: the JSONL text and its file name; `settings`: the resolved config
+   *   (its `device`: "auto" takes WebGPU when the browser offers it, else WASM).
    * @returns The run, before its first step.
    */
   static async create(
     model: ModelFiles,
-    options: { data: { text: string; name: string }; settings: RunSettings },
+    options: { data: { text: string; name: string }; settings: Resolved },
   ): Promise<PageRun> {
-    const algorithm = getAlgorithm(options.settings.loss);
+    const { settings } = options;
+    const { algorithm, config: run } = settings;
     if (algorithm.online) {
       throw new Error(
         `Loss "${algorithm.name}" needs a judge: the page trains offline losses only`,
       );
     }
-    const settings: Required<RunSettings> = {
-      hyperparameters: {},
-      // configs/tiny.yaml's rate wins over the algorithm's, as in `deno task train`.
-      learning_rate: TINY_SETTINGS.learning_rate,
-      device: "auto",
-      ...options.settings,
-    };
-    const hp = resolveHyperparameters(algorithm, settings.hyperparameters);
+    if (run.use_peft || run.gradient_accumulation_steps !== 1) {
+      throw new Error(
+        "The page trains every weight with one micro-batch per step: " +
+          "set use_peft false and gradient_accumulation_steps 1",
+      );
+    }
     const config = parseConfig(model.config);
     const weights = readWeights(model.weights, config);
     const json = (name: string) => {
@@ -154,21 +137,18 @@ export class PageRun {
     });
     const kind = algorithm.data === "both" ? "unpaired" : algorithm.data;
     const source = rowsFromText(options.data.text, options.data.name);
-    const data = await prepareRows(source, {
-      dataset: options.data.name,
-      max_length: TINY_SETTINGS.max_length,
-      eval_split: TINY_SETTINGS.eval_split,
-      seed: TINY_SETTINGS.seed,
-    }, { tokenizer, kind });
-    const graph = buildStepGraph(config, { algorithm, hp, kind });
-    const device = settings.device;
+    const data = await prepareRows(source, dataConfigOf(run, options.data.name), {
+      tokenizer,
+      kind,
+    });
+    const graph = buildStepGraph(config, { algorithm, hp: hyperparameters(settings), kind });
     const step = await TrainStep.create({
       loss: graph.loss,
       params: graph.model.params,
       metrics: graph.metrics,
-      optimizer: { name: "adamw", weightDecay: 0 },
-      maxGradNorm: TINY_SETTINGS.max_grad_norm,
-      device,
+      optimizer: optimizerOf(run),
+      maxGradNorm: run.max_grad_norm,
+      device: parseDevice(run.use_cpu ? "cpu" : run.device),
     });
     step.setParams(weights);
     // Every later program runs where the step landed ("auto" decides once).
@@ -184,13 +164,14 @@ export class PageRun {
     const reference = algorithm.needsReference
       ? await Reference.create(config, weights, { ...where, cache: RefLogpCache.memory() })
       : null;
+    const perEpoch = batchesPerEpoch(data.train, run.per_device_train_batch_size);
     return new PageRun(
-      algorithm,
+      settings,
       config,
       tokenizer,
       data,
       source.rows,
-      settings,
+      scheduleOf(run, perEpoch),
       model,
       graph,
       step,
@@ -198,6 +179,11 @@ export class PageRun {
       scorer,
       reference,
     );
+  }
+
+  /** The loss. */
+  get algorithm(): Algorithm {
+    return this.settings.algorithm;
   }
 
   /** Optimizer steps taken. */
@@ -214,12 +200,7 @@ export class PageRun {
     const start = performance.now();
     const { indices } = this.#order.next().value!;
     const feeds = await this.#feeds("train", indices);
-    const lr = learningRate({
-      peak: this.settings.learning_rate,
-      total: this.settings.max_steps,
-      warmup: Math.round(TINY_SETTINGS.warmup_ratio * this.settings.max_steps),
-      kind: TINY_SETTINGS.lr_scheduler,
-    }, this.step.stepCount);
+    const lr = learningRate(this.schedule, this.step.stepCount);
     const result = await this.step.step(pickFeeds(this.step.dataInputs, feeds), { lr });
     if (!result.skipped && this.algorithm.state) {
       this.#algorithmState = this.algorithm.state.update(this.#algorithmState, result.metrics);
@@ -241,8 +222,8 @@ export class PageRun {
    * @returns `eval/` metrics.
    */
   async evaluate(): Promise<MetricsRow> {
-    const n = Math.min(this.data.eval.length, TINY_SETTINGS.eval_samples);
-    const size = TINY_SETTINGS.batch_size;
+    const n = Math.min(this.data.eval.length, this.settings.config.eval_samples);
+    const size = this.settings.config.per_device_eval_batch_size;
     const sums: Record<string, number> = {};
     const params = this.step.paramFeeds();
     const names = this.evalProgram.inputs.map((spec) => spec.name);
@@ -261,13 +242,14 @@ export class PageRun {
 
   /**
    * Summed completion log-probs of the first `count` held-out pairs under the current policy, in
-   * one batch as `deno task score` forms it (so the two can be compared number for number).
+   * one batch as `deno task score --batch_size <count>` forms it (so the two can be compared
+   * number for number).
    *
-   * @param count Pairs to score (at most one batch).
+   * @param count Pairs to score.
    * @returns One score per pair, with its source row.
    */
   async heldOutScores(count = 4): Promise<HeldOutScore[]> {
-    const examples = this.data.eval.slice(0, Math.min(count, TINY_SETTINGS.batch_size));
+    const examples = this.data.eval.slice(0, count);
     if (examples.some((e) => e.kind !== "paired")) return [];
     const batch = collate(examples, { padTokenId: this.tokenizer.padTokenId, idsDtype: "int64" });
     const { shape } = batch;

@@ -9,7 +9,7 @@
  * out): a browser cannot import `.ts`, and splitting at `Program.compile`'s dynamic imports keeps
  * the Deno-only backends in chunks the page never loads. onnxruntime-web is left out of the bundle
  * and served as shipped (the page's import map points at it), so it finds its `.wasm` and worker
- * files beside itself. The embedded model and sample data are served from the repository.
+ * files beside itself. The embedded model, sample data and configs are served from the repository.
  *
  * @module
  */
@@ -28,6 +28,7 @@ const TYPES: Record<string, string> = {
   ".jsonl": "application/jsonl",
   ".safetensors": "application/octet-stream",
   ".png": "image/png",
+  ".yaml": "text/yaml; charset=utf-8",
 };
 
 /**
@@ -69,6 +70,7 @@ function mounts(app: string): [string, string][] {
     ["/ort/", ort],
     ["/model/tiny/", join(ROOT, "model", "tiny")],
     ["/data/samples/", join(ROOT, "data", "samples")],
+    ["/configs/", join(ROOT, "configs")],
   ];
 }
 

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { readYamlConfig, resolveConfig, type Resolved } from "../../trainer/config.ts";
 import type { ModelFiles } from "../../web/run.ts";
 
 /** The tokenizer files the page serves for the embedded model. */
@@ -21,4 +22,15 @@ export async function tinyFiles(): Promise<ModelFiles> {
     weights: await Deno.readFile("model/tiny/model.safetensors"),
     tokenizer,
   };
+}
+
+/**
+ * The config the page resolves: configs/tiny.yaml under the controls' values.
+ *
+ * @param cli The controls' values, e.g. `{ loss: "dpo", max_steps: "30" }`.
+ * @returns The resolved config.
+ */
+export async function tinySettings(cli: Record<string, string>): Promise<Resolved> {
+  const yaml = await readYamlConfig("configs/tiny.yaml");
+  return resolveConfig({ yaml, yamlName: "configs/tiny.yaml", cli });
 }

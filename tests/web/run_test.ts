@@ -1,23 +1,15 @@
 import { equal, match, ok, rejects } from "node:assert/strict";
 import { unzipSync } from "fflate";
-import { parse } from "@std/yaml";
 import { score } from "../../score.ts";
-import { PageRun, TINY_SETTINGS } from "../../web/run.ts";
-import { tinyFiles } from "./_tiny_files.ts";
+import { PageRun } from "../../web/run.ts";
+import { tinyFiles, tinySettings } from "./_tiny_files.ts";
 
 const SAMPLE = "data/samples/ultrafeedback_sample.jsonl";
-
-Deno.test("TINY_SETTINGS are configs/tiny.yaml's values", async () => {
-  const yaml = parse(await Deno.readTextFile("configs/tiny.yaml")) as Record<string, unknown>;
-  for (const [key, value] of Object.entries(TINY_SETTINGS)) {
-    if (key !== "seed") equal(yaml[key], value, key);
-  }
-});
 
 Deno.test("PageRun (on Deno's runtime) raises held-out reward accuracy and its checkpoint scores as shown", async () => {
   const run = await PageRun.create(await tinyFiles(), {
     data: { text: await Deno.readTextFile(SAMPLE), name: "ultrafeedback_sample.jsonl" },
-    settings: { loss: "dpo", max_steps: 30, device: "cpu" },
+    settings: await tinySettings({ loss: "dpo", max_steps: "30" }),
   });
   const dir = await Deno.makeTempDir();
   try {
@@ -72,7 +64,7 @@ Deno.test("PageRun counts bad uploaded rows and names the file of malformed JSON
   const files = await tinyFiles();
   const run = await PageRun.create(files, {
     data: { text: rows.join("\n"), name: "mine.jsonl" },
-    settings: { loss: "simpo", max_steps: 1, device: "cpu" },
+    settings: await tinySettings({ loss: "simpo", max_steps: "1" }),
   });
   try {
     const summary = run.data.skips.summary(run.data.train.length + run.data.eval.length);
@@ -83,14 +75,14 @@ Deno.test("PageRun counts bad uploaded rows and names the file of malformed JSON
   await rejects(
     PageRun.create(files, {
       data: { text: `${good[0]}\n{not json`, name: "mine.jsonl" },
-      settings: { loss: "dpo", max_steps: 1, device: "cpu" },
+      settings: await tinySettings({ loss: "dpo", max_steps: "1" }),
     }),
     /Invalid JSON on line 2 of mine\.jsonl/,
   );
   await rejects(
     PageRun.create(files, {
       data: { text: good.join("\n"), name: "mine.jsonl" },
-      settings: { loss: "online_dpo", max_steps: 1, device: "cpu" },
+      settings: await tinySettings({ loss: "online_dpo", max_steps: "1" }),
     }),
     /needs a judge/,
   );
