@@ -12,7 +12,7 @@
  */
 import * as ort from "onnxruntime-web";
 import type { OnnxModel } from "../graph/onnx.ts";
-import type { DType, HostTensor } from "../graph/tensor.ts";
+import { arrayFor, type DType, type HostTensor } from "../graph/tensor.ts";
 import {
   type Feed,
   hostFeed,
@@ -152,6 +152,13 @@ export class WebProgram extends Program {
       ...tensor.shape,
     ]);
     return Promise.resolve(new WebValue(t));
+  }
+
+  zeros(dtype: DType, shape: readonly number[]): Promise<Value> {
+    const data = arrayFor(dtype, shape.reduce((a, b) => a * b, 1));
+    return Promise.resolve(
+      new WebValue(new ort.Tensor(dtype as "float32", data as Float32Array, [...shape])),
+    );
   }
 
   async release(): Promise<void> {
