@@ -115,7 +115,11 @@ function withoutBos(tokenizer: Tokenizer, ids: number[]): number[] {
   return start ? ids.slice(start) : ids;
 }
 
-/** The ids of `text` as it follows the prompt: prompt + text tokenized together, minus the prompt. */
+/**
+ * The ids of `text` as it follows the prompt: prompt + text tokenized together, minus the prompt.
+ * Tokenizers cut the input at added tokens first and tokenize the pieces between them
+ * independently, so only the prompt's text from its last special token on is tokenized again.
+ */
 function idsAfterPrompt(
   tokenizer: Tokenizer,
   text: string,
@@ -124,11 +128,16 @@ function idsAfterPrompt(
   const alone = () => withoutBos(tokenizer, tokenizer.encode(text, { addSpecialTokens: false }));
   if (!prompt) return alone();
   const promptIds = withoutBos(tokenizer, prompt.ids);
-  const joint = withoutBos(
-    tokenizer,
-    tokenizer.encode(prompt.text + text, { addSpecialTokens: false }),
-  );
-  for (let i = 0; i < promptIds.length; i++) {
+  let from = promptIds.length - 1; // The prompt's last special token, where tokenizing restarts.
+  while (from >= 0 && !tokenizer.specialTokenIds.includes(promptIds[from])) from--;
+  const at = from >= 0 ? prompt.text.lastIndexOf(tokenizer.tokenText(promptIds[from])) : -1;
+  const tail = at >= 0
+    ? tokenizer.encode(prompt.text.slice(at) + text, { addSpecialTokens: false })
+    : [];
+  const joint = at >= 0 && tail[0] === promptIds[from]
+    ? [...promptIds.slice(0, from), ...tail]
+    : withoutBos(tokenizer, tokenizer.encode(prompt.text + text, { addSpecialTokens: false }));
+  for (let i = Math.max(0, from); i < promptIds.length; i++) {
     if (joint[i] !== promptIds[i]) return alone(); // A token spans the boundary.
   }
   return joint.slice(promptIds.length);
