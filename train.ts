@@ -59,6 +59,7 @@ import { onlineSettings, OnlineSource, promptData, promptOnlyRows } from "./trai
 import { Interrupt, INTERRUPTED_EXIT } from "./trainer/interrupt.ts";
 import { OutputLock } from "./trainer/output_lock.ts";
 import { initialParams, loadPolicy, type Policy } from "./trainer/policy.ts";
+import { PairwiseTally } from "./trainer/pairwise.ts";
 import { finishReport } from "./trainer/report.ts";
 import {
   claimNewRun,
@@ -164,6 +165,9 @@ const DROPOUT_SEED = "lora_dropout_seed";
  * only, so a resumed run draws the same masks; small enough to be exact in float32.
  */
 const dropoutSeed = (seed: number, consumed: number) => ((seed % 97) * 100003 + consumed) % 2 ** 24;
+
+/** Names of the eval program's per-sequence outputs (beside the loss's scalar metrics). */
+const SEQ_LOGPS = "sequence/logps", SEQ_COUNTS = "sequence/counts";
 
 /** The embedded default run: the tiny model on the sample data. */
 export const EMBEDDED_CONFIG = new URL("./configs/tiny.yaml", import.meta.url).pathname;
@@ -305,11 +309,13 @@ async function setup(
   });
   const position = await startingPoint(step, { policy, algorithm, resumeDir, seed: config.seed });
   const evalGraph = dropout ? stepGraph(false) : graph;
-  const evalProgram = await Program.compile({ loss: evalGraph.loss, ...evalGraph.metrics }, {
-    device,
-  });
+  const evalProgram = await Program.compile({
+    loss: evalGraph.loss,
+    ...evalGraph.metrics,
+    [SEQ_LOGPS]: evalGraph.perSequence.logps,
+    [SEQ_COUNTS]: evalGraph.perSequence.counts,
+  }, { device });
   const generatorModel = policy.lora ? { frozen: policy.stored, lora: policy.lora } : undefined;
-  if (algorithm.needsReference) say("Reference log-probs: from the cache or computed as needed");
   const reference = algorithm.needsReference
     ? await Reference.forRun(config, {
       policy,
@@ -318,6 +324,7 @@ async function setup(
       device,
     })
     : null;
+  if (reference) say(referenceLine(reference, data.train.length + data.eval.length));
   const online = algorithm.online
     ? await OnlineSource.create(policy.config, {
       tokenizer,
@@ -378,6 +385,14 @@ async function startingPoint(
   step.loadState(saved.state);
   const { consumed, algorithmState, skipped = {} } = saved.position;
   return { consumed, skipped: { ...skipped }, algorithmState };
+}
+
+function referenceLine(reference: Reference, examples: number): string {
+  const cached = reference.cache.size;
+  return cached >= examples
+    ? `Reference log-probs: all ${examples} examples from the cache`
+    : `Reference log-probs: ${cached} of ${examples} examples cached; the rest are computed ` +
+      "as their batches come (and cached)";
 }
 
 function warnAboutDefaults(settings: RunSettings): void {
@@ -448,17 +463,22 @@ async function batchOf(
   const { groups } = run.graph;
   return {
     feeds: batchFeeds(batch, { groups, reference: ref, state: run.position.algorithmState }),
+    reference: ref,
     tokens: batch.attentionMask.reduce((a, b) => a + b, 0),
     examples: batch.shape[0] / groups,
   };
 }
 
-/** Held-out metrics of the current policy, logged as `eval/*` at step `at`. */
+/**
+ * Held-out metrics of the current policy, logged as `eval/*` at step `at`: the loss's own
+ * metrics (means over examples) and `eval/pairwise_accuracy`, the one figure every loss shares.
+ */
 async function evaluate(run: Run, at: number): Promise<void> {
   const n = Math.min(run.data.eval.length, run.config.eval_samples);
   if (n === 0 || run.config.eval_strategy === "no") return;
   const size = run.config.per_device_eval_batch_size;
   const sums: Record<string, number> = {};
+  const tally = new PairwiseTally();
   const params = run.step.paramFeeds();
   const names = run.evalProgram.inputs.map((spec) => spec.name);
   for (let start = 0; start < n; start += size) {
@@ -466,13 +486,43 @@ async function evaluate(run: Run, at: number): Promise<void> {
     const made = await batchOf(run, run.data.eval, indices, "eval");
     if (!made) continue;
     const out = await run.evalProgram.run(pickFeeds(names, { ...made.feeds, ...params }));
-    for (const [k, v] of Object.entries(out)) {
+    const { [SEQ_LOGPS]: logps, [SEQ_COUNTS]: counts, ...metrics } = out;
+    for (const [k, v] of Object.entries(metrics)) {
       sums[k] = (sums[k] ?? 0) + Number(v.data[0]) * indices.length;
     }
+    tallyPairs(tally, indices.map((i) => run.data.eval[i]), {
+      logps: logps.data,
+      counts: counts.data,
+      reference: made.reference,
+    });
   }
   const row: MetricsRow = { step: at };
   for (const [k, v] of Object.entries(sums)) row[`eval/${k}`] = v / n;
+  const accuracy = tally.accuracy();
+  if (!Number.isNaN(accuracy)) row["eval/pairwise_accuracy"] = accuracy;
   await run.log.log(row);
+}
+
+/** Adds a batch's completions (row-group 0, and 1 for pairs) to the pairwise tally. */
+function tallyPairs(
+  tally: PairwiseTally,
+  examples: TokenizedExample[],
+  seq: { logps: ArrayLike<unknown>; counts: ArrayLike<unknown>; reference?: Float32Array },
+): void {
+  const B = examples.length;
+  const at = (i: number) => ({
+    logp: Number(seq.logps[i]),
+    count: Number(seq.counts[i]),
+    ref: seq.reference ? seq.reference[i] : undefined,
+  });
+  examples.forEach((e, b) => {
+    if (e.kind === "paired") {
+      tally.add(e.row, true, at(b));
+      tally.add(e.row, false, at(B + b));
+    } else {
+      tally.add(e.row, e.label, at(b));
+    }
+  });
 }
 
 /** Three held-out prompts completed by the current policy, appended to samples.jsonl. */

@@ -22,7 +22,7 @@
  * L_SFT is the per-sequence mean-token NLL averaged over the batch (the paper's form); TRL
  * averages over all chosen tokens of the batch instead, weighting long answers more.
  *
- * Implicit rewards (logged, as TRL): λ·ℓ̄. Own metrics: `nll` (L_SFT), `log_odds_ratio` (the
+ * Implicit rewards (logged, as TRL): λ·ℓ̄. Own metrics: `nll_loss` (L_SFT, TRL's name), `log_odds_ratio` (the
  * mean of log σ(log-odds ratio), TRL's name) and `log_odds_chosen` (the mean log-odds ratio).
  *
  * Hyperparameters: `beta`, λ in the paper (TRL's name), the weight of the odds-ratio term,
@@ -52,7 +52,7 @@ const MAX_MEAN_LOGP = -1e-10;
  *
  * @param x Policy summed log-probs and lengths of each pair `(B)`.
  * @param hp Hyperparameters.
- * @returns The mean loss, TRL's metrics, `nll`, `log_odds_ratio` and `log_odds_chosen`.
+ * @returns The mean loss, TRL's metrics, `nll_loss`, `log_odds_ratio` and `log_odds_chosen`.
  */
 export function loss(x: PairedInputs, hp: typeof defaults): LossOutput {
   const λ = hp.beta; // TRL's ORPOConfig calls λ `beta`
@@ -66,7 +66,7 @@ export function loss(x: PairedInputs, hp: typeof defaults): LossOutput {
     loss: nll.sub(ratio.mean().mul(λ)), // L_SFT + λ·L_OR
     metrics: {
       ...pairMetrics(x, ℓc.mul(λ), ℓr.mul(λ)),
-      nll,
+      nll_loss: nll,
       log_odds_ratio: ratio.mean(),
       log_odds_chosen: logOdds.mean(),
     },

@@ -14,7 +14,7 @@
  * (TRL averages the NLL over all chosen tokens of the batch; this is the paper's per-sequence
  * form, averaged over pairs.)
  *
- * Implicit rewards (logged): β(log π_θ − log π_ref); own metric `nll`.
+ * Implicit rewards (logged): β(log π_θ − log π_ref); own metric `nll_loss`.
  *
  * Hyperparameters: `beta` β as in DPO; `rpo_alpha` α, default 1 (the paper's value;
  * TRL's name until 1.13 dropped it).
@@ -44,7 +44,7 @@ export const defaults = {
  *
  * @param x Policy and reference summed log-probs and lengths of each pair `(B)`.
  * @param hp Hyperparameters.
- * @returns The mean loss, TRL's metrics and `nll`.
+ * @returns The mean loss, TRL's metrics and `nll_loss`.
  */
 export function loss(x: PairedInputs & PairedReference, hp: typeof defaults): LossOutput {
   const { beta: β, rpo_alpha: α } = hp;
@@ -55,7 +55,7 @@ export function loss(x: PairedInputs & PairedReference, hp: typeof defaults): Lo
   const dpoLoss = logSigmoid(Δ.mul(β)).neg().mean();
   return {
     loss: dpoLoss.add(nll.mul(α)),
-    metrics: { ...pairMetrics(x, chosen.mul(β), rejected.mul(β)), nll },
+    metrics: { ...pairMetrics(x, chosen.mul(β), rejected.mul(β)), nll_loss: nll },
   };
 }
 

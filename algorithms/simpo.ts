@@ -49,7 +49,7 @@ export const defaults = {
  *
  * @param x Policy summed log-probs and lengths of each pair `(B)`.
  * @param hp Hyperparameters.
- * @returns The mean loss, TRL's metrics and `nll` (the chosen answers' mean-token NLL).
+ * @returns The mean loss, TRL's metrics and `nll_loss` (the chosen answers' mean-token NLL).
  */
 export function loss(x: PairedInputs, hp: typeof defaults): LossOutput {
   const { beta: β, simpo_gamma: γ } = hp;
@@ -59,7 +59,7 @@ export function loss(x: PairedInputs, hp: typeof defaults): LossOutput {
   const losses = logSigmoid(ℓc.sub(ℓr).mul(β).sub(γ)).neg(); // Eq. 6
   return {
     loss: losses.mean().add(nll.mul(hp.cpo_alpha)),
-    metrics: { ...pairMetrics(x, ℓc.mul(β), ℓr.mul(β)), nll },
+    metrics: { ...pairMetrics(x, ℓc.mul(β), ℓr.mul(β)), nll_loss: nll },
   };
 }
 

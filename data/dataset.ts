@@ -268,11 +268,14 @@ export async function prepareRows(
         `Invalid eval_split ${evalSplit}: expected a fraction between 0 and 1 or a split name`,
       );
     }
-    const order = shuffle(train.map((_, i) => i), config.seed ?? DATA_DEFAULTS.seed);
-    const n = Math.min(train.length - 1, Math.max(1, Math.round(train.length * evalSplit)));
-    const held = new Set(order.slice(0, n));
-    evalExamples = train.filter((_, i) => held.has(i));
-    train = train.filter((_, i) => !held.has(i));
+    // Hold out source rows, not examples: both halves of an unpaired pair stay on one side, so
+    // held-out pairs can be scored pairwise for every loss.
+    const rows = [...new Set(train.map((e) => e.row))];
+    const order = shuffle(rows.map((_, i) => i), config.seed ?? DATA_DEFAULTS.seed);
+    const n = Math.min(rows.length - 1, Math.max(1, Math.round(rows.length * evalSplit)));
+    const held = new Set(order.slice(0, n).map((i) => rows[i]));
+    evalExamples = train.filter((e) => held.has(e.row));
+    train = train.filter((e) => !held.has(e.row));
   } else if (typeof evalSplit === "string" && evalSplit) {
     if (!options.readSplit) {
       throw new Error(

@@ -34,6 +34,8 @@ export interface SequenceLogps {
   tokenLogps: Tensor;
   /** `-tokenLogps` (N,T): per-token NLL for SFT/ORPO terms, 0 outside the completion. */
   tokenNll: Tensor;
+  /** Σ over completion tokens of the mean logit over the vocabulary (N): TRL's `logits/*`. */
+  logitSum: Tensor;
 }
 
 /**
@@ -60,7 +62,8 @@ export function sequenceLogps(model: CausalLM, batch: SequenceBatch): SequenceLo
   const [N, T] = inputIds.shape;
   const hidden = model.hidden(inputIds, attentionMask).slice(1, 0, -1); // (N,T-1,D)
   const labels = inputIds.slice(1, 1).cast("int64").unsqueeze(-1); // (N,T-1,1)
-  const logp = model.head(hidden).logSoftmax(-1).takeAlongAxis(labels, -1).squeeze(-1);
+  const logits = model.head(hidden); // (N,T-1,V)
+  const logp = logits.logSoftmax(-1).takeAlongAxis(labels, -1).squeeze(-1);
   const mask = batch.completionMask.cast("float32").slice(1, 1); // (N,T-1)
   // `where`, not a product: a -inf log-prob outside the completion must not become NaN.
   const masked = where(mask.gt(0), logp, 0);
@@ -69,5 +72,6 @@ export function sequenceLogps(model: CausalLM, batch: SequenceBatch): SequenceLo
   const mean = sum.div(count.maximum(1));
   // Re-align to the input tokens: token 0 has no prediction.
   const tokenLogps = concat([zerosLike(masked.slice(1, 0, 1)), masked], 1).reshape([N, T]);
-  return { sum, count, mean, tokenLogps, tokenNll: tokenLogps.neg() };
+  const logitSum = where(mask.gt(0), logits.mean(-1), 0).sum(1);
+  return { sum, count, mean, tokenLogps, tokenNll: tokenLogps.neg(), logitSum };
 }

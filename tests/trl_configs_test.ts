@@ -40,7 +40,7 @@ Deno.test("train() --loss orpo --beta sets ORPO's λ: loss = NLL − β·mean lo
     const { rows } = await trainQuietly([...args, "--beta", String(beta)]);
     return rows.find((r) => "loss" in r)!;
   }));
-  assert.equal(high.nll, low.nll);
+  assert.equal(high.nll_loss, low.nll_loss);
   assert.equal(high.log_odds_ratio, low.log_odds_ratio);
   const expected = -(0.5 - 0.1) * low.log_odds_ratio;
   const got = high.loss - low.loss;

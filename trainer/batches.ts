@@ -184,6 +184,7 @@ export class Reference {
       config.truncation_mode,
       config.seed,
       config.eval_split,
+      "eval split by source row", // since KTO's held-out pairs stay whole
     ];
     let cache = RefLogpCache.memory();
     if (config.precompute_ref_log_probs) {

@@ -1,7 +1,8 @@
 /**
  * Where a run's numbers go: `metrics.jsonl` (one JSON object per logged step), the console (a
- * progress bar with ETA and live loss / accuracy on a terminal, plain lines otherwise), and
- * optionally Weights & Biases.
+ * progress bar with ETA and live loss / accuracy on a terminal; otherwise plain lines, at most
+ * about twenty per run; each evaluation on a line of its own when it is made), and optionally
+ * Weights & Biases.
  *
  * @module
  */
@@ -23,6 +24,7 @@ export class MetricsLog {
   #file: Deno.FsFile;
   #start = performance.now();
   #tty = Deno.stdout.isTerminal();
+  #printed = 0;
   readonly rows: MetricsRow[] = [];
 
   private constructor(
@@ -64,9 +66,21 @@ export class MetricsLog {
     this.rows.push(row);
     await this.#file.write(new TextEncoder().encode(JSON.stringify(row) + "\n"));
     for (const sink of this.sinks) await sink.log(row);
-    if (!this.quiet && !Object.keys(row).some((k) => k.startsWith("eval/"))) {
-      this.#progress(row);
-    }
+    if (this.quiet) return;
+    if (Object.keys(row).some((k) => k.startsWith("eval/"))) this.#evaluation(row);
+    else this.#progress(row);
+  }
+
+  #evaluation(row: MetricsRow): void {
+    const shown = [
+      ["loss", "eval/loss"],
+      ["pairwise accuracy", "eval/pairwise_accuracy"],
+      ["margins", "eval/rewards/margins"],
+    ].filter(([, k]) => row[k] !== undefined).map(([name, k]) => `${name} ${row[k].toFixed(4)}`);
+    const line = `eval at step ${row.step}: ${shown.join(", ")}`;
+    // On a terminal the progress bar holds the line: clear it first.
+    if (this.#tty) Deno.stdout.writeSync(new TextEncoder().encode(`\r\x1b[K${line}\n`));
+    else console.log(line);
   }
 
   #progress(row: MetricsRow): void {
@@ -80,8 +94,12 @@ export class MetricsLog {
     const loss = typeof row.loss === "number" ? row.loss.toFixed(4) : "(step skipped)";
     const text = `[${bar}] ${done}/${this.total} ETA ${clock(eta)} loss ${loss}` +
       (acc !== undefined ? ` acc ${acc.toFixed(2)}` : "");
-    if (this.#tty) Deno.stdout.writeSync(new TextEncoder().encode(`\r${text}`));
-    else console.log(text);
+    if (this.#tty) {
+      Deno.stdout.writeSync(new TextEncoder().encode(`\r${text}`));
+    } else if (done === this.total || done >= this.#printed + Math.ceil(this.total / 20)) {
+      this.#printed = done; // a log file gets about twenty lines, not one per step
+      console.log(text);
+    }
   }
 
   /** Ends the progress line, closes the file and the sinks. */

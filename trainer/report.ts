@@ -40,11 +40,25 @@ export async function finishReport(
   if (skipped.length) {
     lines.push(`  skipped steps: ${skipped.map(([reason, n]) => `${reason} ${n}`).join(", ")}`);
   }
-  const last = trainRows.at(-1);
+  // The last tenth of the logged rows: one row is one window, too noisy to stand for the end.
+  const tail = trainRows.slice(-Math.max(1, Math.round(trainRows.length / 10)));
+  const mean = (k: string) => tail.reduce((a, r) => a + (r[k] ?? NaN), 0) / tail.length;
   const held = heldOut.at(-1);
-  const accuracy = (r: MetricsRow) => r["rewards/accuracies"]?.toFixed(3);
-  if (last) lines.push(`  train loss ${last.loss.toFixed(4)}, accuracy ${accuracy(last)}`);
-  if (held) lines.push(`  eval loss ${held.loss.toFixed(4)}, accuracy ${accuracy(held)}`);
+  if (tail.length > 0) {
+    lines.push(
+      `  train loss ${mean("loss").toFixed(4)}, reward accuracy ${
+        mean("rewards/accuracies").toFixed(3)
+      } (mean of the rows logged at steps ${tail[0].step}-${tail.at(-1)!.step})`,
+    );
+  }
+  if (held) {
+    const pairwise = held.pairwise_accuracy;
+    lines.push(
+      `  eval loss ${held.loss.toFixed(4)}` +
+        (pairwise === undefined ? "" : `, pairwise accuracy ${pairwise.toFixed(3)}`) +
+        ` (step ${held.step})`,
+    );
+  }
   if (info.checkpoint) lines.push(`  checkpoint ${info.checkpoint}`);
   lines.push(`  curves ${figure}`);
   lines.push(`  metrics ${join(outDir, "metrics.jsonl")}`);

@@ -31,6 +31,17 @@ export interface StepGraph {
   withKl: boolean;
   /** The algorithm's inputs, by name. */
   needs: InputName[];
+  /** Summed completion log-probs and token counts of every row (N = groups·B), for evaluation. */
+  perSequence: { logps: Tensor; counts: Tensor };
+}
+
+/** Desirable (label 1) and undesirable completions' logit sums and token counts. */
+function labelledLogits(sums: Tensor, counts: Tensor, labels: Tensor) {
+  const bad = labels.neg().add(1);
+  return {
+    chosen: [sums.mul(labels), counts.mul(labels)],
+    rejected: [sums.mul(bad), counts.mul(bad)],
+  };
 }
 
 /** Names of the graph inputs fed per batch. */
@@ -116,5 +127,15 @@ export function buildStepGraph(
     );
   }
   const { loss, metrics } = algorithm.loss(inputs, hp);
-  return { model, loss, metrics, groups, withKl, needs };
+  const logits = kind === "paired"
+    ? {
+      chosen: [group(lp.logitSum, 0), group(lp.count, 0)],
+      rejected: [group(lp.logitSum, 1), group(lp.count, 1)],
+    }
+    : labelledLogits(group(lp.logitSum, 0), group(lp.count, 0), available.labels!);
+  // TRL's logits/*: the mean logit over every completion token of the batch.
+  metrics["logits/chosen"] = logits.chosen[0].sum().div(logits.chosen[1].sum().maximum(1));
+  metrics["logits/rejected"] = logits.rejected[0].sum().div(logits.rejected[1].sum().maximum(1));
+  const perSequence = { logps: lp.sum, counts: lp.count };
+  return { model, loss, metrics, groups, withKl, needs, perSequence };
 }

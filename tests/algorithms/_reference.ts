@@ -118,7 +118,7 @@ export const simpo: Reference = (b, hp) => {
   const pref = mean(lc.map((c, i) => -logSigmoid(β * (c - lr[i]) - γ)));
   return {
     loss: pref + w * nll,
-    metrics: { ...pairMetrics(b, lc.map((v) => β * v), lr.map((v) => β * v)), nll },
+    metrics: { ...pairMetrics(b, lc.map((v) => β * v), lr.map((v) => β * v)), nll_loss: nll },
   };
 };
 
@@ -136,7 +136,7 @@ export const orpo: Reference = (b, hp) => {
     loss: nll - λ * mean(ratio),
     metrics: {
       ...pairMetrics(b, lc.map((v) => λ * v), lr.map((v) => λ * v)),
-      nll,
+      nll_loss: nll,
       log_odds_ratio: mean(ratio),
       log_odds_chosen: mean(logOdds),
     },
