@@ -320,6 +320,7 @@ async function setup(
     ? await Reference.forRun(config, {
       policy,
       dataFiles: data.files,
+      kind: data.kind,
       withKl: graph.withKl,
       device,
     })

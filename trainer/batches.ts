@@ -152,8 +152,8 @@ export class Reference {
    * memory only when `precompute_ref_log_probs` is off).
    *
    * @param config The resolved config.
-   * @param run The policy's folder and config, the data files, whether KL rows are included, the
-   *   device.
+   * @param run The policy's folder and config, the data files, the data kind, whether KL rows
+   *   are included, the device.
    * @returns The reference.
    */
   static async forRun(
@@ -161,6 +161,7 @@ export class Reference {
     run: {
       policy: { dir: string; config: ModelConfig; stored: Record<string, StoredTensor> };
       dataFiles: string[];
+      kind: "paired" | "unpaired";
       withKl: boolean;
       device: Device;
     },
@@ -190,7 +191,14 @@ export class Reference {
     if (config.precompute_ref_log_probs) {
       // What tokenized the data: the policy's tokenizer and chat template.
       const source = await contentChecksum([...run.dataFiles, run.policy.dir], TOKENIZER_FILES);
-      const key = { model: await fingerprint(ref.dir), source, settings, kl: run.withKl };
+      // The kind too: `train:7` is pair 7 for paired data but completion 7 for unpaired data.
+      const key = {
+        model: await fingerprint(ref.dir),
+        source,
+        settings,
+        kind: run.kind,
+        kl: run.withKl,
+      };
       cache = await RefLogpCache.open(key, source);
     }
     return await Reference.create(ref.config, ref.stored, { device: run.device, cache });
