@@ -24,7 +24,14 @@ import type { Algorithm, Hyperparameters } from "./algorithms/mod.ts";
 import { prepareData } from "./data/dataset.ts";
 import type { TokenizedExample } from "./data/types.ts";
 import { input } from "./graph/mod.ts";
-import { defaultCacheDir, type Feed, parseDevice, Program, TrainStep } from "./runtime/mod.ts";
+import {
+  defaultCacheDir,
+  type Device,
+  type Feed,
+  parseDevice,
+  Program,
+  TrainStep,
+} from "./runtime/mod.ts";
 import type { CausalLMOptions } from "./model/decoder.ts";
 import { Generator } from "./model/generate.ts";
 import { loadTokenizer, type Tokenizer } from "./model/tokenizer.ts";
@@ -265,12 +272,7 @@ async function setup(
   warnAboutDefaults(settings);
   const device = parseDevice(config.use_cpu ? "cpu" : config.device);
   const outDir = config.output_dir;
-  const model = requireKey(config.model_name_or_path, "model_name_or_path");
-  say(`Loading ${model}`);
-  const [tokenizer, policy] = await Promise.all([loadTokenizer(model), loadPolicy(config)]);
-  say(`Tokenizer: vocab ${tokenizer.vocabSize}, chat template: ${tokenizer.chatTemplateSource}`);
-  if (tokenizer.templateWarning) console.error(tokenizer.templateWarning);
-  const data = await loadData(config, algorithm, tokenizer, say);
+  const { tokenizer, policy, data } = await loadInputs(config, algorithm, say);
   const perEpoch = batchesPerEpoch(data.train, config.per_device_train_batch_size);
   const schedule = scheduleOf(config, perEpoch);
   if (resumed && resumed.step >= schedule.total) {
@@ -282,39 +284,7 @@ async function setup(
     say(`Resuming from ${resumeDir} (step ${resumed.step} of ${schedule.total})`);
   }
   await Deno.writeTextFile(join(outDir, "config.yaml"), configToYaml(config));
-  const hp = hyperparameters(settings);
-  // LoRA dropout masks derive from a fed seed; evaluation uses a graph without dropout.
-  const dropout = (policy.lora?.dropout ?? 0) > 0;
-  const stepGraph = (training: boolean) =>
-    buildStepGraph(policy.config, {
-      algorithm,
-      hp,
-      kind: data.kind,
-      model: training && dropout
-        ? { ...policy.model, lora: { ...policy.lora!, dropoutSeed: input(DROPOUT_SEED, []) } }
-        : policy.model,
-    });
-  const graph = stepGraph(true);
-  if (graph.withKl && config.per_device_train_batch_size === 1) {
-    console.error("Warning: batch size 1 gives KTO no mismatched pair: its KL point z is 0");
-  }
-  const step = await TrainStep.create({
-    loss: graph.loss,
-    params: graph.model.params,
-    metrics: graph.metrics,
-    optimizer: optimizerOf(config),
-    maxGradNorm: config.max_grad_norm,
-    device,
-    cacheDir: defaultCacheDir(),
-  });
-  const position = await startingPoint(step, { policy, algorithm, resumeDir, seed: config.seed });
-  const evalGraph = dropout ? stepGraph(false) : graph;
-  const evalProgram = await Program.compile({
-    loss: evalGraph.loss,
-    ...evalGraph.metrics,
-    [SEQ_LOGPS]: evalGraph.perSequence.logps,
-    [SEQ_COUNTS]: evalGraph.perSequence.counts,
-  }, { device });
+  const { hp, graph, step, evalProgram, position } = await compile(settings, policy, data, device);
   const generatorModel = policy.lora ? { frozen: policy.stored, lora: policy.lora } : undefined;
   const reference = algorithm.needsReference
     ? await Reference.forRun(config, {
@@ -371,6 +341,53 @@ async function setup(
 }
 
 /**
+ * The compiled programs of a run: the train step (with the starting parameters loaded, fresh or
+ * from the checkpoint) and the evaluation program, which adds per-sequence log-probs.
+ */
+async function compile(
+  settings: RunSettings,
+  policy: Policy,
+  data: { kind: "paired" | "unpaired" },
+  device: Device,
+) {
+  const { config, algorithm, resumeDir } = settings;
+  const hp = hyperparameters(settings);
+  // LoRA dropout masks derive from a fed seed; evaluation uses a graph without dropout.
+  const dropout = (policy.lora?.dropout ?? 0) > 0;
+  const stepGraph = (training: boolean) =>
+    buildStepGraph(policy.config, {
+      algorithm,
+      hp,
+      kind: data.kind,
+      model: training && dropout
+        ? { ...policy.model, lora: { ...policy.lora!, dropoutSeed: input(DROPOUT_SEED, []) } }
+        : policy.model,
+    });
+  const graph = stepGraph(true);
+  if (graph.withKl && config.per_device_train_batch_size === 1) {
+    console.error("Warning: batch size 1 gives KTO no mismatched pair: its KL point z is 0");
+  }
+  const step = await TrainStep.create({
+    loss: graph.loss,
+    params: graph.model.params,
+    metrics: graph.metrics,
+    optimizer: optimizerOf(config),
+    maxGradNorm: config.max_grad_norm,
+    device,
+    cacheDir: defaultCacheDir(),
+  });
+  const position = await startingPoint(step, { policy, algorithm, resumeDir, seed: config.seed });
+  const evalGraph = dropout ? stepGraph(false) : graph;
+  const evalProgram = await Program.compile({
+    loss: evalGraph.loss,
+    ...evalGraph.metrics,
+    [SEQ_LOGPS]: evalGraph.perSequence.logps,
+    [SEQ_COUNTS]: evalGraph.perSequence.counts,
+  }, { device });
+  return { hp, graph, step, evalProgram, position };
+}
+
+/**
  * Loads the starting parameters into `step` — the policy's weights, or fresh adapters under LoRA
  * — or a checkpoint's with its position.
  */
@@ -409,6 +426,17 @@ function warnAboutDefaults(settings: RunSettings): void {
 function requireKey(value: string | null, key: string): string {
   if (value === null) throw new Error(`Missing ${key}: set it in the YAML or pass --${key}`);
   return value;
+}
+
+/** The tokenizer, the policy and the examples, with a progress line for each. */
+async function loadInputs(config: TrainConfig, algorithm: Algorithm, say: (line: string) => void) {
+  const model = requireKey(config.model_name_or_path, "model_name_or_path");
+  say(`Loading ${model}`);
+  const [tokenizer, policy] = await Promise.all([loadTokenizer(model), loadPolicy(config)]);
+  say(`Tokenizer: vocab ${tokenizer.vocabSize}, chat template: ${tokenizer.chatTemplateSource}`);
+  if (tokenizer.templateWarning) console.error(tokenizer.templateWarning);
+  const data = await loadData(config, algorithm, tokenizer, say);
+  return { tokenizer, policy, data };
 }
 
 /** The run's examples: prompts for online losses, tokenized pairs or completions otherwise. */
