@@ -96,7 +96,10 @@ export class MetricsLog {
       (acc !== undefined ? ` acc ${acc.toFixed(2)}` : "");
     if (this.#tty) {
       Deno.stdout.writeSync(new TextEncoder().encode(`\r${text}`));
-    } else if (done === this.total || done >= this.#printed + Math.ceil(this.total / 20)) {
+    } else if (
+      this.#printed === 0 || done === this.total ||
+      done >= this.#printed + Math.ceil(this.total / 20)
+    ) {
       this.#printed = done; // a log file gets about twenty lines, not one per step
       console.log(text);
     }
