@@ -24,6 +24,7 @@ import {
   readYamlConfig,
   resolveConfig,
 } from "./trainer/config.ts";
+import { INTERRUPTED_EXIT } from "./trainer/interrupt.ts";
 import type { MetricsRow } from "./trainer/log.ts";
 import { panelsFromRows, renderSvg } from "./trainer/plot.ts";
 
@@ -57,6 +58,8 @@ export async function compare(
     });
     const settings = { ...resolved, resumeDir: null, resumed: null, embedded: false };
     runs[loss] = await runTraining(settings, options);
+    // Ctrl-C stops the comparison, not only the current loss's run.
+    if (runs[loss].outcome === "interrupted") break;
   }
   const figure = join(outputDir, "compare.svg");
   await Deno.writeTextFile(figure, comparisonFigure(runs));
@@ -114,7 +117,8 @@ export async function main(args: string[]): Promise<void> {
       console.log(`${USAGE}\n\nEvery key of \`deno task train --help\` is accepted.`);
       return;
     }
-    await compare(args);
+    const { runs } = await compare(args);
+    if (Object.values(runs).some((r) => r.outcome === "interrupted")) Deno.exit(INTERRUPTED_EXIT);
   } catch (error) {
     console.error(`error: ${(error as Error).message}`);
     Deno.exit(1);
