@@ -49,17 +49,23 @@ export async function saveCheckpoint(
 ): Promise<void> {
   const tmp = `${dir}.partial`;
   await Deno.remove(tmp, { recursive: true }).catch(() => {});
-  await savePolicy(tmp, policy, {
-    params: state.params,
-    dtype: exportDtype(position.config.save_dtype, policy),
-    baseModel: String(position.config.model_name_or_path),
-  });
-  const slots: Record<string, TrainState["params"][string]> = {};
-  for (const [slot, tensors] of Object.entries(state.slots)) {
-    for (const [name, t] of Object.entries(tensors)) slots[`${slot}.${name}`] = t;
+  try {
+    await savePolicy(tmp, policy, {
+      params: state.params,
+      dtype: exportDtype(position.config.save_dtype, policy),
+      baseModel: String(position.config.model_name_or_path),
+    });
+    const slots: Record<string, TrainState["params"][string]> = {};
+    for (const [slot, tensors] of Object.entries(state.slots)) {
+      for (const [name, t] of Object.entries(tensors)) slots[`${slot}.${name}`] = t;
+    }
+    await Deno.writeFile(join(tmp, OPTIMIZER_FILE), serializeSafetensors(slots));
+    await Deno.writeTextFile(join(tmp, STATE_FILE), JSON.stringify(position, null, 2) + "\n");
+  } catch (error) {
+    // A failed save (a full disk) must not keep the disk full.
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    throw new Error(`Cannot write checkpoint ${dir}: ${(error as Error).message}`);
   }
-  await Deno.writeFile(join(tmp, OPTIMIZER_FILE), serializeSafetensors(slots));
-  await Deno.writeTextFile(join(tmp, STATE_FILE), JSON.stringify(position, null, 2) + "\n");
   await Deno.remove(dir, { recursive: true }).catch(() => {});
   await Deno.rename(tmp, dir);
 }
