@@ -77,7 +77,9 @@ Deno.test({
       })()`);
       const failed = "['done', 'error'].includes(globalThis.pageState.status)";
       if (Deno.env.get("UPDATE_SCREENSHOT") === "1") {
-        await browser.waitFor(`globalThis.pageState.rows.length >= 18 || ${failed}`);
+        await browser.waitFor(`globalThis.pageState.rows.length >= 18 || ${failed}`, {
+          timeoutMs: 150_000,
+        });
         await Deno.writeFile("web/screenshot.png", await browser.screenshot());
       }
       await browser.waitFor(failed, { timeoutMs: 150_000, what: "30 steps" });
