@@ -10,12 +10,11 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { loadModel } from "./model/load.ts";
+import { loadModel, resolveModelDir } from "./model/load.ts";
 import { mergeLora } from "./model/lora.ts";
 import { saveModel } from "./model/save.ts";
 import { readSafetensorsLayout } from "./model/safetensors.ts";
 import { weightFiles } from "./model/weights.ts";
-import { resolveModelDir } from "./model/load.ts";
 
 /** Dtypes a merged model can be written in. */
 type SaveDtype = "float32" | "bfloat16" | "float16";
