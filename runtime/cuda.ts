@@ -59,9 +59,11 @@ export function cudaProviderOptions(lib: Ort): Deno.PointerValue {
  * @param error onnxruntime's error.
  * @returns The error to throw.
  */
-export function explainCudaFailure(lib: Ort, error: Error): Error {
+export function explainCudaFailure(lib: Pick<Ort, "path">, error: Error): Error {
   const provider = join(dirname(lib.path), "libonnxruntime_providers_cuda.so");
-  const missing = error.message.match(/(lib[\w.+-]+\.so(?:\.\d+)*)[^\n]*cannot open shared object/)
+  // dlopen's message names the file it could not find right before the colon: for a provider
+  // that is present, that is the CUDA library it depends on (libcublasLt.so.12, libcudnn.so.9...).
+  const missing = error.message.match(/(lib[\w.+-]+\.so(?:\.\d+)*): cannot open shared object/)
     ?.[1];
   const what = !existsSync(provider)
     ? `${provider} does not exist`

@@ -1,6 +1,7 @@
 /** The native backend's binding: values, dtypes the JS API lacks, and its errors. */
 import assert from "node:assert/strict";
 import { input } from "../../graph/mod.ts";
+import { explainCudaFailure } from "../../runtime/cuda.ts";
 import { NativeValue, openNative } from "../../runtime/native.ts";
 import { inPlaceSafe, Program, TrainStep } from "../../runtime/mod.ts";
 
@@ -152,5 +153,28 @@ Deno.test("openNative() caches the optimized graph and reopens it with the same 
   assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), files);
   await first.release();
   await again.release();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("explainCudaFailure() names the missing CUDA library and the install routes", async () => {
+  const dir = await Deno.makeTempDir();
+  const lib = { path: `${dir}/libonnxruntime.so.1` };
+  const routes = /allow-scripts=npm:onnxruntime-node.*ORT_LIB.*asus4/;
+  const absent = explainCudaFailure(lib, new Error("Failed to load library")).message;
+  assert.match(
+    absent,
+    /^Cannot use --device cuda: .*libonnxruntime_providers_cuda\.so does not exist/,
+  );
+  assert.match(absent, routes);
+  await Deno.writeFile(`${dir}/libonnxruntime_providers_cuda.so`, new Uint8Array());
+  for (const missing of ["libcublasLt.so.12", "libcudnn.so.9", "libcudart.so.13"]) {
+    const ort = new Error(
+      `Failed to load library ${dir}/libonnxruntime_providers_cuda.so with error: ` +
+        `${missing}: cannot open shared object file: No such file or directory`,
+    );
+    const message = explainCudaFailure(lib, ort).message;
+    assert.match(message, new RegExp(`: ${missing.replaceAll(".", "\\.")} is missing`));
+    assert.match(message, routes);
+  }
   await Deno.remove(dir, { recursive: true });
 });
