@@ -26,7 +26,7 @@ import {
 } from "./trainer/config.ts";
 import { INTERRUPTED_EXIT } from "./trainer/interrupt.ts";
 import type { MetricsRow } from "./trainer/log.ts";
-import { panelsFromRows, renderSvg } from "./trainer/plot.ts";
+import { type Panel, panelsFromRows, renderSvg } from "./trainer/plot.ts";
 
 const USAGE = "Usage: deno task compare --losses a,b,c [--config FILE.yaml] [--key value ...]";
 
@@ -94,16 +94,29 @@ function checkFlagsAreRead(cli: Record<string, string>, losses: string[]): void 
   }
 }
 
+/**
+ * The comparison figure: held-out pairwise accuracy first (the one figure that means the same
+ * for every loss), then the log-probs of chosen and rejected answers (one scale for all), then
+ * each loss's reward margins in a panel of its own (their reward scales differ).
+ */
 function comparisonFigure(runs: Record<string, TrainResult>): string {
-  const pick = (has: string): Record<string, MetricsRow[]> =>
+  const rows = (has: string): Record<string, MetricsRow[]> =>
     Object.fromEntries(
-      Object.entries(runs).map(([k, run]) => [k, run.rows.filter((r) => has in r)]),
+      Object.entries(runs).map((
+        [k, run],
+      ) => [k, run.rows.filter((r) => typeof r[has] === "number")]),
     );
+  const [pairwise] = panelsFromRows(rows("eval/loss"), ["eval/pairwise_accuracy"], "eval");
+  const margins = Object.keys(runs).map((loss): Panel => {
+    const [panel] = panelsFromRows({ [loss]: rows("loss")[loss] }, ["rewards/margins"]);
+    return { ...panel, title: `rewards/margins: ${loss}` };
+  });
   const panels = [
-    ...panelsFromRows(pick("loss"), ["rewards/accuracies", "rewards/margins"]),
-    ...panelsFromRows(pick("eval/loss"), ["eval/rewards/accuracies"]),
+    { ...pairwise, title: "held-out pairwise accuracy", yLabel: "pairwise accuracy" },
+    ...panelsFromRows(rows("loss"), ["logps/chosen", "logps/rejected"]),
+    ...margins,
   ];
-  return renderSvg(panels, `Reward accuracy: ${Object.keys(runs).join(" vs ")}`);
+  return renderSvg(panels, `${Object.keys(runs).join(" vs ")}: same data, each loss's defaults`);
 }
 
 /**

@@ -1,12 +1,13 @@
 /**
- * The end of a run: the training curves (`curves.svg`, training and held-out side by side in
- * each panel) and the summary printed on the console.
+ * The end of a run: the training curves (`curves.svg`: loss, held-out pairwise accuracy, reward
+ * accuracy and margins with training and held-out values in one panel each, the log-probs of
+ * chosen and rejected answers, the learning rate) and the summary printed on the console.
  *
  * @module
  */
 import { join } from "node:path";
 import type { MetricsRow } from "./log.ts";
-import { panelsFromRows, renderSvg } from "./plot.ts";
+import { type Panel, panelsFromRows, renderSvg } from "./plot.ts";
 
 /**
  * Writes `curves.svg` and returns the summary lines.
@@ -28,11 +29,7 @@ export async function finishReport(
   const heldOut = evalRows.map((r) =>
     Object.fromEntries(Object.entries(r).map(([k, v]) => [k.replace(/^eval\//, ""), v]))
   ) as MetricsRow[];
-  const curves = panelsFromRows({ train: trainRows, eval: heldOut }, [
-    "loss",
-    "rewards/accuracies",
-    "rewards/margins",
-  ]);
+  const curves = runPanels(trainRows, heldOut);
   const figure = join(outDir, "curves.svg");
   await Deno.writeTextFile(figure, renderSvg(curves, info.title));
   const lines = [`\n${info.headline}`];
@@ -63,4 +60,27 @@ export async function finishReport(
   lines.push(`  curves ${figure}`);
   lines.push(`  metrics ${join(outDir, "metrics.jsonl")}`);
   return lines;
+}
+
+/** The panels of one run: training (smoothed) and held-out (marked) values of each metric. */
+function runPanels(trainRows: MetricsRow[], heldOut: MetricsRow[]): Panel[] {
+  const both = (metric: string): Panel => {
+    const [train] = panelsFromRows({ train: trainRows }, [metric]);
+    const [held] = panelsFromRows({ "held-out": heldOut }, [metric], "eval");
+    return { ...train, series: [...train.series, ...held.series] };
+  };
+  const [pairwise] = panelsFromRows({ "held-out": heldOut }, ["pairwise_accuracy"], "eval");
+  const logps = panelsFromRows({ train: trainRows }, ["logps/chosen", "logps/rejected"]);
+  return [
+    both("loss"),
+    { ...pairwise, title: "held-out pairwise accuracy", yLabel: "pairwise accuracy" },
+    both("rewards/accuracies"),
+    both("rewards/margins"),
+    {
+      title: "logps: chosen and rejected",
+      yLabel: "summed log-prob",
+      series: logps.map((p) => ({ ...p.series[0], name: p.title })),
+    },
+    panelsFromRows({ train: trainRows }, ["learning_rate"], "exact")[0],
+  ];
 }
