@@ -89,8 +89,9 @@ function panel(p: Panel, color: (name: string) => string): string {
   if (all.length === 0) {
     return caption + `<text x="${LEFT}" y="${H / 2}" font-size="12" fill="#888">no data</text>`;
   }
-  const xs = niceTicks(...extent(all.map(([x]) => x)));
-  const ys = p.range ? niceTicks(...p.range) : niceTicks(...extent(all.map(([, y]) => y)));
+  const [xLo, xHi] = extent(all.map(([x]) => x));
+  const [yLo, yHi] = p.range ?? extent(all.map(([, y]) => y));
+  const [xs, ys] = [niceTicks(xLo, xHi), niceTicks(yLo, yHi)];
   const [x0, x1] = [xs[0], xs.at(-1)!], [y0, y1] = [ys[0], ys.at(-1)!];
   const [px0, px1, py0, py1] = [LEFT, W - RIGHT, H - BOTTOM, TOP];
   const sx = (x: number) => px0 + ((x - x0) / (x1 - x0 || 1)) * (px1 - px0);
