@@ -1,9 +1,10 @@
 /**
- * The train-step compiler: symbolic tensors, reverse-mode autodiff, in-graph optimizers, ONNX
- * emission and onnxruntime sessions. Knows nothing about language models.
+ * The train-step compiler: symbolic tensors, reverse-mode autodiff, in-graph optimizers and ONNX
+ * emission (runtime/ runs what it emits). Knows nothing about language models.
  *
  * ```ts
- * import { grad, input, Program } from "./mod.ts";
+ * import { grad, input } from "./mod.ts";
+ * import { Program } from "../runtime/mod.ts";
  * const w = input("w", [3]);
  * const loss = w.mul(w).sum();
  * const [dw] = grad(loss, [w]);
