@@ -89,7 +89,10 @@ export function toOnnx(outputs: Record<string, Tensor>, options: ToOnnxOptions =
     inputNames.set(t.name!, t);
   }
 
-  // Value names: inputs keep theirs, an op node producing an output takes the output's name.
+  // Value names: inputs keep theirs, an op node producing an output takes the output's name; the
+  // rest are numbered by position, so the same graph gives the same bytes in any process (the
+  // optimized-model cache is keyed by them), whatever tensors were built before it.
+  const position = new Map(nodes.map((t, i) => [t.id, i]));
   const names = new Map<number, string>();
   const constKeys = new Map<string, string>();
   const consts: Tensor[] = [];
@@ -100,9 +103,9 @@ export function toOnnx(outputs: Record<string, Tensor>, options: ToOnnxOptions =
       const shared = key ? constKeys.get(key) : undefined;
       if (shared) names.set(t.id, shared);
       else {
-        names.set(t.id, `c${t.id}`);
+        names.set(t.id, `c${position.get(t.id)}`);
         consts.push(t);
-        if (key) constKeys.set(key, `c${t.id}`);
+        if (key) constKeys.set(key, `c${position.get(t.id)}`);
       }
     }
   }
@@ -112,12 +115,12 @@ export function toOnnx(outputs: Record<string, Tensor>, options: ToOnnxOptions =
     if (t.op === "Input" || t.op === "Const" || names.has(t.id)) aliases.push([key, t]);
     else names.set(t.id, key);
   }
-  const nameOf = (t: Tensor) => names.get(t.id) ?? `t${t.id}`;
+  const nameOf = (t: Tensor) => names.get(t.id) ?? `t${position.get(t.id)}`;
 
   const graph = new ProtoWriter();
   for (const t of nodes) {
     if (t.op === "Input" || t.op === "Const") continue;
-    graph.message(1, nodeProto(t, nameOf));
+    graph.message(1, nodeProto(t, nameOf, `${t.op}_${position.get(t.id)}`));
   }
   for (const [key, t] of aliases) {
     graph.message(1, new ProtoWriter().string(1, nameOf(t)).string(2, key).string(4, "Identity"));
@@ -177,12 +180,12 @@ function reachable(outputs: Tensor[]): Tensor[] {
   return [...seen.values()].sort((a, b) => a.id - b.id);
 }
 
-function nodeProto(t: Tensor, nameOf: (t: Tensor) => string): ProtoWriter {
+function nodeProto(t: Tensor, nameOf: (t: Tensor) => string, name: string): ProtoWriter {
   const node = new ProtoWriter();
   const rule = primitive(t.op);
   for (const x of t.inputs.slice(0, rule.arity)) node.string(1, nameOf(x));
   node.string(2, nameOf(t));
-  node.string(3, `${t.op}_${t.id}`);
+  node.string(3, name);
   node.string(4, rule.onnx ?? t.op);
   for (const [name, value] of Object.entries(t.attrs)) node.message(5, attribute(name, value));
   return node;

@@ -147,7 +147,13 @@ Deno.test("openNative() caches the optimized graph and reopens it with the same 
   const files = [...Deno.readDirSync(dir)].map((e) => e.name);
   assert.equal(files.length, 1);
   assert.match(files[0], /^[0-9a-f]{32}-cpu-ort[\d.]+\.onnx$/);
-  const again = await Program.compile(graph, { cacheDir: dir });
+  // The same graph built again (new tensor ids) hits the same file.
+  const rebuilt = () => {
+    const x = input("x", ["B", 3]);
+    const w = input("w", [3, 2]);
+    return { y: x.matmul(w).tanh().sum(1).softplus() };
+  };
+  const again = await Program.compile(rebuilt(), { cacheDir: dir });
   const [a, b] = [await first.run(feeds), await again.run(feeds)];
   assert.deepEqual(a.y.data, b.y.data);
   assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), files);
