@@ -51,6 +51,12 @@ export async function mergeAdapterFolder(
 }
 
 if (import.meta.main) {
+  const usage = "Usage: deno task merge --adapter DIR [--base MODEL] [--output DIR] " +
+    "[--dtype float32|bfloat16|float16]";
+  if (Deno.args.includes("--help") || Deno.args.includes("-h")) {
+    console.log(usage);
+    Deno.exit(0);
+  }
   try {
     const { values } = parseArgs({
       args: Deno.args,
@@ -63,10 +69,7 @@ if (import.meta.main) {
       },
     });
     if (!values.adapter) {
-      throw new Error(
-        "Missing --adapter: deno task merge --adapter DIR [--base MODEL] [--output DIR] " +
-          "[--dtype float32|bfloat16|float16]",
-      );
+      throw new Error(`Missing --adapter: ${usage}`);
     }
     if (values.dtype && !["float32", "bfloat16", "float16"].includes(values.dtype)) {
       throw new Error(`Invalid --dtype ${values.dtype}: expected float32, bfloat16 or float16`);

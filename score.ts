@@ -168,11 +168,15 @@ export async function score(args: string[]): Promise<{ lines: string[]; skipped:
 
 if (import.meta.main) {
   try {
+    if (Deno.args.includes("--help") || Deno.args.includes("-h")) {
+      console.log(USAGE);
+      Deno.exit(0);
+    }
     const { lines, skipped } = await score(Deno.args);
     for (const line of lines) console.log(line);
     console.error(skipped);
   } catch (e) {
-    console.error(`Error: ${(e as Error).message}`);
+    console.error(`error: ${(e as Error).message}`);
     Deno.exit(1);
   }
 }
