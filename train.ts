@@ -6,7 +6,7 @@
  *   checkpoints → summary and curves.
  *
  *   deno task train --loss simpo                       # embedded tiny model and sample data
- *   deno task train --config configs/dpo.yaml          # the seed's OLMo-2 1B setup
+ *   deno task train --config configs/dpo.yaml          # the book's reference setup (OLMo-2 1B)
  *   deno task train --resume out/run                   # continue from the latest checkpoint
  *
  * A run owns its output_dir (an OS lock; a second live run is refused); a new run will not write

@@ -115,7 +115,7 @@ export const kto: Algorithm<typeof defaults, KtoInputs> = {
   needsReference: true,
   data: "both",
   defaults,
-  learningRate: 5e-7, // the seed's KTO runs; TRL 1.13 defaults to 1e-6
+  learningRate: 5e-7, // the book's KTO runs; TRL 1.13 defaults to 1e-6
   requires: (hp) => hp.kl_estimate === "mismatched" ? ["policyKlLogps", "referenceKlLogps"] : [],
   loss,
 };

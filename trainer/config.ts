@@ -307,7 +307,7 @@ export const KEYS = {
     trl: 1e-6,
     range: greaterThan(0),
     help: "peak learning rate (an algorithm may recommend its own)",
-    differs: "the seed's table: 5e-6 for DPO-family losses on a 1B model",
+    differs: "the book's table: 5e-6 for DPO-family losses on a 1B model",
   },
   lr_scheduler_type: {
     type: "string",
@@ -329,7 +329,7 @@ export const KEYS = {
     trl: 3,
     range: greaterThan(0),
     help: "passes over the data",
-    differs: "one pass, as the seed's runs",
+    differs: "one pass, as the book's runs",
   },
   max_steps: {
     type: "integer",

@@ -1,5 +1,5 @@
 /**
- * On-disk cache of reference-model log-probs (the seed's "reference logprob caching" TODO; TRL
+ * On-disk cache of reference-model log-probs (the RLHF Book code's "reference logprob caching" TODO; TRL
  * keeps them in memory only, its #3985). The reference model is frozen, so its log-probs of a
  * dataset depend only on (reference weights, data, tokenization settings): computed once, they are
  * reused by every later run with the same key, which saves a forward pass of a second model per
