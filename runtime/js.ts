@@ -15,44 +15,10 @@ import { dirname, join } from "node:path";
 import { createRequire } from "node:module";
 import { existsSync } from "node:fs";
 import { type OnnxModel, toOnnx } from "../graph/onnx.ts";
-import { arrayFor, type DType, type HostTensor, input } from "../graph/tensor.ts";
-import {
-  type Feed,
-  hostFeed,
-  isValue,
-  Program,
-  type ResolvedDevice,
-  type RunOptions,
-  sessionConfig,
-  type Value,
-} from "./program.ts";
+import { type DType, type HostTensor, input } from "../graph/tensor.ts";
+import { type ResolvedDevice, sessionConfig, type Value } from "./program.ts";
+import { type MakeTensor, OrtJsProgram, type OrtJsValue, type OrtTensor } from "./_ort_js.ts";
 import { withModelFile } from "./_model_file.ts";
-
-/** An onnxruntime-node tensor (on the host or in a GPU buffer) as a runtime value. */
-export class JsValue implements Value {
-  readonly backend = "js" as const;
-
-  /** @param tensor The tensor, now owned. */
-  constructor(public tensor: ort.Tensor) {}
-
-  get dtype(): DType {
-    return this.tensor.type as DType;
-  }
-
-  get shape(): readonly number[] {
-    return this.tensor.dims;
-  }
-
-  /** Holds `tensor` from now on, freeing the previous one. */
-  replace(tensor: ort.Tensor): void {
-    this.release();
-    this.tensor = tensor;
-  }
-
-  release(): void {
-    if (this.tensor.location === "gpu-buffer") this.tensor.dispose();
-  }
-}
 
 const CUDA_HINT = "the CUDA execution provider of onnxruntime-node is not installed. " +
   "Its binaries are downloaded by the package's install script: reinstall with scripts allowed, " +
@@ -87,8 +53,11 @@ export async function openJs(
   return new JsProgram(await openSession(onnx, device, keepOnDevice), device, onnx);
 }
 
+const makeTensor: MakeTensor = (dtype, data, dims) =>
+  new ort.Tensor(dtype as "float32", data as Float32Array, dims);
+
 /** A graph in an onnxruntime-node session. */
-export class JsProgram extends Program {
+export class JsProgram extends OrtJsProgram {
   readonly backend = "js" as const;
   #readers = new Map<string, Promise<ort.InferenceSession>>();
 
@@ -97,36 +66,12 @@ export class JsProgram extends Program {
    * @param device Where it runs.
    * @param onnx The model's interface.
    */
-  constructor(readonly session: ort.InferenceSession, device: ResolvedDevice, onnx: OnnxModel) {
-    super(device, onnx.inputs, onnx.outputs);
-  }
-
-  async runRaw(
-    feeds: Record<string, Feed>,
-    options: RunOptions = {},
-  ): Promise<Record<string, Value>> {
-    this.checkFeeds(feeds);
-    const ortFeeds: Record<string, ort.Tensor> = {};
-    for (const spec of this.inputs) {
-      const feed = feeds[spec.name];
-      if (isValue(feed)) ortFeeds[spec.name] = (feed as JsValue).tensor;
-      else {
-        const t = hostFeed(spec, feed as HostTensor | number);
-        ortFeeds[spec.name] = new ort.Tensor(t.dtype as "float32", t.data as Float32Array, t.shape);
-      }
-    }
-    const raw = await this.session.run(ortFeeds);
-    const result: Record<string, Value> = {};
-    for (const [name, tensor] of Object.entries(raw)) {
-      const target = options.into?.[name] as JsValue | undefined;
-      if (target) target.replace(tensor);
-      else result[name] = new JsValue(tensor);
-    }
-    return result;
+  constructor(session: ort.InferenceSession, device: ResolvedDevice, onnx: OnnxModel) {
+    super(session, makeTensor, device, onnx);
   }
 
   async read(value: Value): Promise<HostTensor> {
-    let host = (value as JsValue).tensor;
+    let host = (value as OrtJsValue).tensor as ort.Tensor;
     if (host.location !== "cpu") {
       const key = `${host.type}:${host.dims.length}`;
       if (!this.#readers.has(key)) this.#readers.set(key, this.#reader(host));
@@ -140,29 +85,15 @@ export class JsProgram extends Program {
     };
   }
 
-  upload(tensor: HostTensor): Promise<Value> {
-    const t = new ort.Tensor(tensor.dtype as "float32", tensor.data.slice() as Float32Array, [
-      ...tensor.shape,
-    ]);
-    return Promise.resolve(new JsValue(t));
-  }
-
-  zeros(dtype: DType, shape: readonly number[]): Promise<Value> {
-    const data = arrayFor(dtype, shape.reduce((a, b) => a * b, 1));
-    return Promise.resolve(
-      new JsValue(new ort.Tensor(dtype as "float32", data as Float32Array, [...shape])),
-    );
-  }
-
-  #reader(t: ort.Tensor): Promise<ort.InferenceSession> {
+  #reader(t: OrtTensor): Promise<ort.InferenceSession> {
     const dims = t.dims.map((_, i) => `d${i}`);
     const x = input("x", dims, t.type as DType);
     return openSession(toOnnx({ y: x.stopGradient() }), this.device, []);
   }
 
-  async release(): Promise<void> {
+  override async release(): Promise<void> {
     for (const reader of this.#readers.values()) await (await reader).release();
-    await this.session.release();
+    await super.release();
   }
 }
 

@@ -12,42 +12,9 @@
  */
 import * as ort from "onnxruntime-web";
 import type { OnnxModel } from "../graph/onnx.ts";
-import { arrayFor, type DType, type HostTensor } from "../graph/tensor.ts";
-import {
-  type Feed,
-  hostFeed,
-  isValue,
-  Program,
-  type ResolvedDevice,
-  type RunOptions,
-  type Value,
-} from "./program.ts";
-
-/** An onnxruntime-web tensor (host memory or a GPU buffer) as a runtime value. */
-export class WebValue implements Value {
-  readonly backend = "web" as const;
-
-  /** @param tensor The tensor, now owned. */
-  constructor(public tensor: ort.Tensor) {}
-
-  get dtype(): DType {
-    return this.tensor.type as DType;
-  }
-
-  get shape(): readonly number[] {
-    return this.tensor.dims;
-  }
-
-  /** Holds `tensor` from now on, freeing the previous one. */
-  replace(tensor: ort.Tensor): void {
-    this.release();
-    this.tensor = tensor;
-  }
-
-  release(): void {
-    if (this.tensor.location === "gpu-buffer") this.tensor.dispose();
-  }
-}
+import type { DType, HostTensor } from "../graph/tensor.ts";
+import type { ResolvedDevice, Value } from "./program.ts";
+import { type MakeTensor, OrtJsProgram, type OrtJsValue } from "./_ort_js.ts";
 
 /**
  * WASM threads a session uses: every core when the page is cross-origin isolated (threads need
@@ -101,8 +68,11 @@ export async function openWeb(
   return new WebProgram(session, device, onnx);
 }
 
+const makeTensor: MakeTensor = (dtype, data, dims) =>
+  new ort.Tensor(dtype as "float32", data as Float32Array, dims);
+
 /** A graph in an onnxruntime-web session. */
-export class WebProgram extends Program {
+export class WebProgram extends OrtJsProgram {
   readonly backend = "web" as const;
 
   /**
@@ -110,58 +80,14 @@ export class WebProgram extends Program {
    * @param device Where it runs.
    * @param onnx The model's interface.
    */
-  constructor(readonly session: ort.InferenceSession, device: ResolvedDevice, onnx: OnnxModel) {
-    super(device, onnx.inputs, onnx.outputs);
-  }
-
-  async runRaw(
-    feeds: Record<string, Feed>,
-    options: RunOptions = {},
-  ): Promise<Record<string, Value>> {
-    this.checkFeeds(feeds);
-    const ortFeeds: Record<string, ort.Tensor> = {};
-    for (const spec of this.inputs) {
-      const feed = feeds[spec.name];
-      if (isValue(feed)) ortFeeds[spec.name] = (feed as WebValue).tensor;
-      else {
-        const t = hostFeed(spec, feed as HostTensor | number);
-        ortFeeds[spec.name] = new ort.Tensor(t.dtype as "float32", t.data as Float32Array, [
-          ...t.shape,
-        ]);
-      }
-    }
-    const raw = await this.session.run(ortFeeds);
-    const result: Record<string, Value> = {};
-    for (const [name, tensor] of Object.entries(raw)) {
-      const target = options.into?.[name] as WebValue | undefined;
-      if (target) target.replace(tensor);
-      else result[name] = new WebValue(tensor);
-    }
-    return result;
+  constructor(session: ort.InferenceSession, device: ResolvedDevice, onnx: OnnxModel) {
+    super(session, makeTensor, device, onnx);
   }
 
   async read(value: Value): Promise<HostTensor> {
-    const t = (value as WebValue).tensor;
+    const t = (value as OrtJsValue).tensor as ort.Tensor;
     // getData() downloads a GPU buffer; a host tensor's data is returned as is.
     const data = await t.getData();
     return { dtype: t.type as DType, shape: [...t.dims], data: data as HostTensor["data"] };
-  }
-
-  upload(tensor: HostTensor): Promise<Value> {
-    const t = new ort.Tensor(tensor.dtype as "float32", tensor.data.slice() as Float32Array, [
-      ...tensor.shape,
-    ]);
-    return Promise.resolve(new WebValue(t));
-  }
-
-  zeros(dtype: DType, shape: readonly number[]): Promise<Value> {
-    const data = arrayFor(dtype, shape.reduce((a, b) => a * b, 1));
-    return Promise.resolve(
-      new WebValue(new ort.Tensor(dtype as "float32", data as Float32Array, [...shape])),
-    );
-  }
-
-  async release(): Promise<void> {
-    await this.session.release();
   }
 }
