@@ -45,6 +45,26 @@ interface HeaderEntry {
   data_offsets: [number, number];
 }
 
+/** The tensors a safetensors header lists, each with its dtype; an unknown dtype names `source`. */
+function headerTensors(
+  header: Record<string, unknown>,
+  source: string,
+): { name: string; entry: HeaderEntry; dtype: (typeof DTYPES)[StDtype] }[] {
+  const tensors = [];
+  for (const [name, value] of Object.entries(header)) {
+    if (name === "__metadata__") continue;
+    const entry = value as HeaderEntry;
+    const dtype = DTYPES[entry.dtype as StDtype];
+    if (!dtype) {
+      throw new Error(
+        `Unsupported dtype ${entry.dtype} of tensor "${name}" in ${source}: expected F32, F16, BF16, I64 or I32`,
+      );
+    }
+    tensors.push({ name, entry, dtype });
+  }
+  return tensors;
+}
+
 /**
  * Parses the bytes of a `.safetensors` file.
  *
@@ -74,15 +94,7 @@ export function parseSafetensors(bytes: Uint8Array, source = "safetensors bytes"
   }
   const base = 8 + headerLength;
   const tensors: Record<string, HostTensor> = {};
-  for (const [name, value] of Object.entries(header)) {
-    if (name === "__metadata__") continue;
-    const entry = value as HeaderEntry;
-    const dtype = DTYPES[entry.dtype as StDtype];
-    if (!dtype) {
-      throw new Error(
-        `Unsupported dtype ${entry.dtype} of tensor "${name}" in ${source}: expected F32, F16, BF16, I64 or I32`,
-      );
-    }
+  for (const { name, entry, dtype } of headerTensors(header, source)) {
     const [begin, end] = entry.data_offsets;
     const count = entry.shape.reduce((a, b) => a * b, 1);
     const width = WIDTH[dtype];
@@ -196,15 +208,7 @@ export async function readSafetensorsLayout(path: string): Promise<Record<string
     }
     const header = JSON.parse(new TextDecoder().decode(bytes)) as Record<string, unknown>;
     const out: Record<string, StoredTensor> = {};
-    for (const [name, value] of Object.entries(header)) {
-      if (name === "__metadata__") continue;
-      const entry = value as HeaderEntry;
-      const dtype = DTYPES[entry.dtype as StDtype];
-      if (!dtype) {
-        throw new Error(
-          `Unsupported dtype ${entry.dtype} of tensor "${name}" in ${path}: expected F32, F16, BF16, I64 or I32`,
-        );
-      }
+    for (const { name, entry, dtype } of headerTensors(header, path)) {
       const [begin, end] = entry.data_offsets;
       out[name] = {
         dtype,

@@ -6,7 +6,7 @@
  * `save_pretrained` output, so this also checks that PEFT's files load here.
  */
 import { ok as assert } from "node:assert/strict";
-import { grad, type HostTensor, input, type Tensor } from "../../graph/mod.ts";
+import { grad, input, type Tensor } from "../../graph/mod.ts";
 import { Program } from "../../runtime/mod.ts";
 import {
   buildCausalLM,
@@ -17,18 +17,10 @@ import {
   sequenceLogps,
   storedWeights,
 } from "../../model/mod.ts";
+import { relativeDiff } from "../_relative_diff.ts";
 
 const ROOT = "tests/fixtures/lora";
 const TOL = 1e-4;
-
-function relativeDiff(a: HostTensor, b: HostTensor): number {
-  let diff = 0, scale = 0;
-  for (let i = 0; i < b.data.length; i++) {
-    diff = Math.max(diff, Math.abs(Number(a.data[i]) - Number(b.data[i])));
-    scale = Math.max(scale, Math.abs(Number(b.data[i])));
-  }
-  return diff / Math.max(scale, 1e-30);
-}
 
 const batchInputs = () => ({
   inputIds: input("input_ids", ["N", "T"], "int64"),

@@ -6,7 +6,7 @@
  * per tensor, max |ours − reference| / max |reference|.
  */
 import { ok as assert } from "node:assert/strict";
-import { grad, type HostTensor, input, type Tensor } from "../../graph/mod.ts";
+import { grad, input, type Tensor } from "../../graph/mod.ts";
 import { Program } from "../../runtime/mod.ts";
 import {
   buildCausalLM,
@@ -15,19 +15,10 @@ import {
   readSafetensors,
   sequenceLogps,
 } from "../../model/mod.ts";
+import { relativeDiff } from "../_relative_diff.ts";
 
 const ROOT = "tests/fixtures/parity";
 const TOL = 1e-4;
-
-/** max |a − b| / max |b| over the elements. */
-function relativeDiff(a: HostTensor, b: HostTensor): number {
-  let diff = 0, scale = 0;
-  for (let i = 0; i < b.data.length; i++) {
-    diff = Math.max(diff, Math.abs(Number(a.data[i]) - Number(b.data[i])));
-    scale = Math.max(scale, Math.abs(Number(b.data[i])));
-  }
-  return diff / Math.max(scale, 1e-30);
-}
 
 async function check(name: string): Promise<void> {
   const dir = `${ROOT}/${name}`;
