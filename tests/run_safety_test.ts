@@ -190,9 +190,9 @@ Deno.test({
     await run.until(async () => (await metricSteps(out).catch(() => [])).length >= 10);
     run.child.kill("SIGKILL");
     await run.done;
-    // What a save cut short (or a full disk) leaves behind.
-    await Deno.mkdir(`${out}/checkpoint-12.partial`);
-    await Deno.mkdir(`${out}/.checkpoint-12.partial.tmp-x1y2`);
+    // What a save cut short (or a full disk) leaves behind; the kill may have left one already.
+    await Deno.mkdir(`${out}/checkpoint-12.partial`, { recursive: true });
+    await Deno.mkdir(`${out}/.checkpoint-12.partial.tmp-x1y2`, { recursive: true });
     const resumed = await train(["--resume", out], { quiet: true });
     assert.equal(resumed.outcome, "done");
     assert.deepEqual(await metricSteps(out), Array.from({ length: 16 }, (_, i) => i + 1));
