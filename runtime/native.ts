@@ -11,9 +11,9 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { OnnxModel } from "../graph/onnx.ts";
 import { toOnnx } from "../graph/onnx.ts";
-import { arrayFor, type DType, type HostTensor, input } from "../graph/tensor.ts";
+import { arrayFor, type DType, type HostTensor, input, ONNX_DTYPE } from "../graph/tensor.ts";
 import { cudaProviderOptions, explainCudaFailure } from "./cuda.ts";
-import { check, cstr, ELEMENT_BYTES, ELEMENT_TYPE, type Ort, ort, out, outAsync } from "./ort.ts";
+import { check, cstr, ELEMENT_BYTES, type Ort, ort, out, outAsync } from "./ort.ts";
 import {
   type Feed,
   hostFeed,
@@ -26,7 +26,8 @@ import {
 } from "./program.ts";
 import { withModelFile } from "./_model_file.ts";
 
-const DTYPE_OF_CODE = new Map(Object.entries(ELEMENT_TYPE).map(([d, c]) => [c, d as DType]));
+// The C API's ONNXTensorElementDataType uses the codes of ONNX's TensorProto.DataType.
+const DTYPE_OF_CODE = new Map(Object.entries(ONNX_DTYPE).map(([d, c]) => [c, d as DType]));
 
 /** An `OrtValue` holding a tensor, released by {@linkcode release} (or `using`). */
 export class NativeValue implements Value {
@@ -93,7 +94,7 @@ export class NativeValue implements Value {
           lib.cpuAllocator,
           dims,
           BigInt(shape.length),
-          ELEMENT_TYPE[dtype],
+          ONNX_DTYPE[dtype],
           p,
         ),
         `Cannot allocate a ${dtype}[${shape}] tensor`,

@@ -90,18 +90,6 @@ export interface Ort {
   cpuMemory: Deno.PointerValue;
 }
 
-/** Element type codes of `ONNXTensorElementDataType`. */
-export const ELEMENT_TYPE: Readonly<Record<DType, number>> = {
-  float32: 1,
-  uint8: 2,
-  int32: 6,
-  int64: 7,
-  bool: 9,
-  float16: 10,
-  float64: 11,
-  bfloat16: 16,
-};
-
 /** Bytes per element. */
 export const ELEMENT_BYTES: Readonly<Record<DType, number>> = {
   float32: 4,
