@@ -35,8 +35,11 @@ export function cacheDir(): string {
  * @param key What the cached values depend on.
  * @returns SHA-256 hex of its canonical JSON.
  */
-export async function digest(key: unknown): Promise<string> {
-  const bytes = new TextEncoder().encode(canonical(key));
+export function digest(key: unknown): Promise<string> {
+  return sha256Hex(new TextEncoder().encode(canonical(key)));
+}
+
+async function sha256Hex(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
   const hash = await crypto.subtle.digest("SHA-256", bytes);
   return Array.from(new Uint8Array(hash), (b) => b.toString(16).padStart(2, "0")).join("");
 }
@@ -88,8 +91,7 @@ export async function contentChecksum(paths: string[], only = /./): Promise<stri
       files.sort();
     }
     for (const file of files) {
-      const hash = await crypto.subtle.digest("SHA-256", await Deno.readFile(file));
-      parts.push(Array.from(new Uint8Array(hash), (b) => b.toString(16).padStart(2, "0")).join(""));
+      parts.push(await sha256Hex(await Deno.readFile(file)));
     }
   }
   return await digest(parts);
