@@ -12,7 +12,7 @@ import { join } from "node:path";
 import type { OnnxModel } from "../graph/onnx.ts";
 import { toOnnx } from "../graph/onnx.ts";
 import { arrayFor, type DType, type HostTensor, input, ONNX_DTYPE } from "../graph/tensor.ts";
-import { cudaProviderOptions, explainCudaFailure } from "./cuda.ts";
+import { appendCuda } from "./cuda.ts";
 import { check, cstr, ELEMENT_BYTES, type Ort, ort, out, outAsync } from "./ort.ts";
 import {
   type Feed,
@@ -225,18 +225,7 @@ export async function openNative(
       check(lib, lib.fn.AddSessionConfigEntry(opts, cstr(key), cstr(value)));
     }
     if (options.profile) check(lib, lib.fn.EnableProfiling(opts, cstr(options.profile)));
-    if (device === "cuda") {
-      try {
-        const cuda = cudaProviderOptions(lib);
-        try {
-          check(lib, lib.fn.SessionOptionsAppendExecutionProvider_CUDA_V2(opts, cuda));
-        } finally {
-          lib.fn.ReleaseCUDAProviderOptions(cuda);
-        }
-      } catch (error) {
-        throw explainCudaFailure(lib, error as Error);
-      }
-    }
+    if (device === "cuda") appendCuda(lib, opts);
     if (hit) session = await createSessionFromFile(lib, cached, opts);
     else {
       const fresh = cached && `${cached}.${Deno.pid}.tmp`;

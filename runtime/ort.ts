@@ -72,7 +72,29 @@ const FN = {
   ReleaseCUDAProviderOptions: [208, { parameters: [P], result: "void" }],
 } as const satisfies Record<string, readonly [number, Sig]>;
 
-type Fns = { [K in keyof typeof FN]: Deno.UnsafeFnPointer<(typeof FN)[K][1]>["call"] };
+/**
+ * The `OrtApi` version that added execution providers as plugin libraries (onnxruntime 1.22):
+ * the route to a CUDA provider for a core built without CUDA.
+ */
+export const PLUGIN_API_VERSION = 22;
+
+/** Index and signature of the plugin-EP functions ({@linkcode PLUGIN_API_VERSION}). */
+const PLUGIN_FN = {
+  RegisterExecutionProviderLibrary: [301, { parameters: [P, B, B], ...status }],
+  GetEpDevices: [303, { parameters: [P, B, B], ...status }],
+  SessionOptionsAppendExecutionProvider_V2: [
+    304,
+    { parameters: [P, P, B, "usize", B, B, "usize"], ...status },
+  ],
+  EpDevice_EpName: [312, { parameters: [P], result: P }],
+} as const satisfies Record<string, readonly [number, Sig]>;
+
+type Bound<T extends Record<string, readonly [number, Sig]>> = {
+  [K in keyof T]: Deno.UnsafeFnPointer<T[K][1]>["call"];
+};
+type Fns = Bound<typeof FN>;
+/** The plugin-EP functions, bound. */
+export type PluginFns = Bound<typeof PLUGIN_FN>;
 
 /** The loaded library: its version, the functions of {@linkcode FN}, and process-wide handles. */
 export interface Ort {
@@ -82,6 +104,8 @@ export interface Ort {
   path: string;
   /** The C functions, bound. */
   fn: Fns;
+  /** The plugin-EP functions, where the library offers {@linkcode PLUGIN_API_VERSION}. */
+  pluginFn?: PluginFns;
   /** The process's `OrtEnv`. */
   env: Deno.PointerValue;
   /** onnxruntime's default CPU allocator (not owned: never released). */
@@ -160,20 +184,30 @@ export function ort(): Ort {
         "use onnxruntime 1.11 or newer",
     );
   }
-  const table = new Deno.UnsafePointerView(api);
-  const fn = Object.fromEntries(
-    Object.entries(FN).map(([name, [index, sig]]) => {
-      const f = new Deno.UnsafeFnPointer(table.getPointer(index * 8)!, sig as Sig);
-      return [name, f.call.bind(f)];
-    }),
-  ) as unknown as Fns;
-  const partial = { version, path, fn } as Ort;
+  const fn = bind(api, FN);
+  const pluginApi = getApi.call(PLUGIN_API_VERSION);
+  const pluginFn = pluginApi ? bind(pluginApi, PLUGIN_FN) : undefined;
+  const partial = { version, path, fn, pluginFn } as Ort;
   const env = out((p) => check(partial, fn.CreateEnv(3, cstr("direct-alignment-ts"), p)));
   const cpuAllocator = out((p) => check(partial, fn.GetAllocatorWithDefaultOptions(p)));
   // OrtArenaAllocator = 1, OrtMemTypeDefault = 0.
   const cpuMemory = out((p) => check(partial, fn.CreateCpuMemoryInfo(1, 0, p)));
   loaded = { ...partial, env, cpuAllocator, cpuMemory };
   return loaded;
+}
+
+/** Binds each function of `table` from the `OrtApi` struct at `api`. */
+function bind<T extends Record<string, readonly [number, Sig]>>(
+  api: Deno.PointerObject,
+  table: T,
+): Bound<T> {
+  const view = new Deno.UnsafePointerView(api);
+  return Object.fromEntries(
+    Object.entries(table).map(([name, [index, sig]]) => {
+      const f = new Deno.UnsafeFnPointer(view.getPointer(index * 8)!, sig as Sig);
+      return [name, f.call.bind(f)];
+    }),
+  ) as unknown as Bound<T>;
 }
 
 /**
