@@ -21,7 +21,9 @@
  * buffers that sampling after each step would miss; `--grid` runs each cell in a fresh process,
  * since the mark never goes down. `rss_after_warmup_mib` and `rss_end_mib` show whether host
  * memory grows over the counted steps. `--profile` adds onnxruntime's own kernel time per step
- * (its profiler's per-node times, summed) beside the wall-clock step time. onnxruntime's optimized
+ * (its profiler's per-node times, summed) beside the wall-clock step time, and where the nodes
+ * ran: nodes per step by execution provider, the ops that fell back to the CPU on a device, and
+ * the bytes Memcpy nodes move per step (on a GPU: only the batch in and scalars out). onnxruntime's optimized
  * graphs are cached (`defaultCacheDir()`): a second run's `compile_ms` shows the saving.
  *
  * @module
@@ -173,14 +175,36 @@ function peakRss(): number {
   }
 }
 
+/** What onnxruntime's profile says of the counted steps. */
+interface ProfileSummary {
+  /** Median over steps of the per-node kernel times, summed over every session's run. */
+  kernel_ms_median: number;
+  /** Nodes run per step, by execution provider (a CPU count on cuda means a node fell back). */
+  nodes_per_step: Record<string, number>;
+  /** Which ops ran on the CPU provider in a device step, with their counts per step. */
+  cpu_ops_per_step: Record<string, number>;
+  /** Bytes moved per step by Memcpy nodes (host↔device copies inside the graphs). */
+  memcpy_bytes_per_step: number;
+}
+
 /**
- * Median over counted steps of onnxruntime's kernel time: for each step, the per-node times of
- * every session's run for that step, summed (each session runs once per step).
+ * Reads onnxruntime's profiles: for each counted step, the per-node events inside each session's
+ * runs (each session runs once per step, so run `i` of every session is step `i`).
  */
-async function kernelMsPerStep(dir: string, skip: number): Promise<number> {
+async function profileSummary(dir: string, skip: number, device: string): Promise<ProfileSummary> {
+  type Event = {
+    cat: string;
+    name: string;
+    ts: number;
+    dur: number;
+    args?: { op_name?: string; provider?: string; output_size?: string };
+  };
   const perStep: number[] = [];
+  const nodes: Record<string, number> = {};
+  const cpuOps: Record<string, number> = {};
+  let memcpyBytes = 0;
+  let steps = 0;
   for await (const entry of Deno.readDir(dir)) {
-    type Event = { cat: string; name: string; ts: number; dur: number };
     const events = JSON.parse(await Deno.readTextFile(join(dir, entry.name))) as Event[];
     const runs = events.filter((e) => e.cat === "Session" && e.name === "model_run");
     runs.slice(skip).forEach((run, i) => {
@@ -189,10 +213,27 @@ async function kernelMsPerStep(dir: string, skip: number): Promise<number> {
         e.ts < run.ts + run.dur
       );
       perStep[i] = (perStep[i] ?? 0) + inside.reduce((a, e) => a + e.dur, 0) / 1000;
+      for (const e of inside) {
+        const provider = e.args?.provider ?? "unknown";
+        const op = e.args?.op_name ?? "?";
+        nodes[provider] = (nodes[provider] ?? 0) + 1;
+        if (device !== "cpu" && provider === "CPUExecutionProvider") {
+          cpuOps[op] = (cpuOps[op] ?? 0) + 1;
+        }
+        if (op.startsWith("Memcpy")) memcpyBytes += Number(e.args?.output_size ?? 0);
+      }
     });
+    steps = Math.max(steps, runs.length - skip);
   }
   await Deno.remove(dir, { recursive: true });
-  return perStep.sort((a, b) => a - b)[Math.floor(perStep.length / 2)];
+  const per = (counts: Record<string, number>) =>
+    Object.fromEntries(Object.entries(counts).map(([k, n]) => [k, n / steps]));
+  return {
+    kernel_ms_median: +perStep.sort((a, b) => a - b)[Math.floor(perStep.length / 2)].toFixed(1),
+    nodes_per_step: per(nodes),
+    cpu_ops_per_step: per(cpuOps),
+    memcpy_bytes_per_step: memcpyBytes / steps,
+  };
 }
 
 /** Runs `--grid`: each batch×length cell in a fresh process, then a table. */
@@ -338,7 +379,9 @@ async function bench(): Promise<void> {
   const median = times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
   const rssEnd = Deno.memoryUsage().rss;
   await step.release(); // also writes the profiles
-  const kernel = values.profile ? await kernelMsPerStep(profileDir, warmup) : undefined;
+  const profile = values.profile
+    ? await profileSummary(profileDir, warmup, step.device)
+    : undefined;
   console.log(JSON.stringify({
     device: step.device,
     model: values.model,
@@ -356,7 +399,7 @@ async function bench(): Promise<void> {
     tflops: +(flops / (median / 1000) / 1e12).toFixed(4),
     last_loss: last.loss,
     last_grad_norm: last.gradNorm,
-    ...(kernel === undefined ? {} : { kernel_ms_median: +kernel.toFixed(1) }),
+    ...profile,
     peak_host_rss_mib: Math.round(peakRss() / 2 ** 20),
     rss_after_warmup_mib: Math.round(rssAfterWarmup / 2 ** 20),
     rss_end_mib: Math.round(rssEnd / 2 ** 20),

@@ -9,7 +9,7 @@
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import type { OnnxModel } from "../graph/onnx.ts";
+import type { OnnxModel, ValueSpec } from "../graph/onnx.ts";
 import { toOnnx } from "../graph/onnx.ts";
 import { arrayFor, type DType, type HostTensor, input, ONNX_DTYPE } from "../graph/tensor.ts";
 import { appendCuda } from "./cuda.ts";
@@ -348,12 +348,11 @@ export class NativeProgram extends Program {
         }
         check(lib, lib.fn.BindInput(binding, this.#names.get(spec.name)!, value.pointer));
       }
-      const memory = this.#outputMemory(lib);
       for (const spec of this.outputs) {
         const target = into[spec.name] as NativeValue | undefined;
         const name = this.#names.get(spec.name)!;
         if (target) check(lib, lib.fn.BindOutput(binding, name, target.pointer));
-        else check(lib, lib.fn.BindOutputToDevice(binding, name, memory));
+        else check(lib, lib.fn.BindOutputToDevice(binding, name, this.#outputMemory(lib, spec)));
       }
       check(lib, await lib.fn.RunWithBinding(session, null, binding), "onnxruntime run failed");
       if (this.device === "cuda") check(lib, lib.fn.SynchronizeBoundOutputs(binding));
@@ -367,7 +366,7 @@ export class NativeProgram extends Program {
         const pointer = view.getPointer(i * 8);
         // A value written into an existing one comes back as a second reference: drop it.
         if (spec.name in into) lib.fn.ReleaseValue(pointer);
-        else result[spec.name] = adopt(lib, pointer, this.device === "cuda" && !this.#hostOutputs);
+        else result[spec.name] = adopt(lib, pointer, !this.#onHost(spec));
       });
       check(lib, lib.fn.AllocatorFree(lib.cpuAllocator, list));
       return result;
@@ -421,9 +420,19 @@ export class NativeProgram extends Program {
     return this.#session;
   }
 
-  /** Where outputs not written into existing values go: CPU memory, or the CUDA device's. */
-  #outputMemory(lib: Ort): Deno.PointerValue {
-    if (this.device === "cpu" || this.#hostOutputs) return lib.cpuMemory;
+  /**
+   * Whether an output not written into an existing value goes to host memory: always on the CPU;
+   * on a device for the copier that reads values, and for scalars (losses, norms, metrics), which
+   * the host reads right away: onnxruntime copies them at the end of the run, sparing a second
+   * run per scalar.
+   */
+  #onHost(spec: ValueSpec): boolean {
+    return this.device === "cpu" || this.#hostOutputs || spec.shape.length === 0;
+  }
+
+  /** Where an output not written into an existing value goes: host memory, or the device's. */
+  #outputMemory(lib: Ort, spec: ValueSpec): Deno.PointerValue {
+    if (this.#onHost(spec)) return lib.cpuMemory;
     // OrtDeviceAllocator = 0, device 0, OrtMemTypeDefault = 0.
     this.#deviceMemory ??= out((p) =>
       check(lib, lib.fn.CreateMemoryInfo(cstr("Cuda"), 0, 0, 0, p))
