@@ -105,8 +105,12 @@ for shape in "${shapes[@]}"; do
     measure "torch_$tag" 120 python3 .gpu/torch_dpo_anchor.py --model "$model" --batch_size "$batch" --max_length "$length" \
       --dtype "$dtype" ${gc:+--gradient_checkpointing}
   fi
-  # Where the nodes ran and what crossed to the host: once, on the first shape.
-  ((placed++)) || measure "placement_$tag" 120 deno task bench "${flags[@]}" --steps 3 --warmup 1 --profile
+  # Once, on the first shape: where the nodes ran and what crossed to the host, and the same step
+  # replayed as CUDA graphs (its last loss must equal the plain run's: same batch, same updates).
+  if ! ((placed++)); then
+    measure "placement_$tag" 120 deno task bench "${flags[@]}" --steps 3 --warmup 1 --profile
+    measure "cuda_graph_$tag" 120 deno task bench "${flags[@]}" --cuda_graph true
+  fi
 done
 
 # 3. WebGPU (onnxruntime-node's Dawn over Vulkan), one line each.

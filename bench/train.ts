@@ -7,7 +7,7 @@
  *   deno task bench [--model smollm2-135m|smollm2-360m|olmo2-1b|tiny|DIR] [--batch_size 1]
  *                   [--max_length 128] [--use_peft false] [--lora_r 16]
  *                   [--gradient_checkpointing false] [--device cpu|cuda|webgpu|auto]
- *                   [--loss dpo] [--steps 10] [--warmup 2] [--profile]
+ *                   [--loss dpo] [--steps 10] [--warmup 2] [--profile] [--cuda_graph false]
  *   deno task bench --grid 1x16,2x512,8x512 [other flags]    # batch × max_length → peak memory
  *
  * The presets are the architectures of SmolLM2-135M, SmolLM2-360M and OLMo-2-0425-1B (from
@@ -25,6 +25,8 @@
  * ran: nodes per step by execution provider, the ops that fell back to the CPU on a device, and
  * the bytes Memcpy nodes move per step (on a GPU: only the batch in and scalars out). onnxruntime's optimized
  * graphs are cached (`defaultCacheDir()`): a second run's `compile_ms` shows the saving.
+ * `--cuda_graph true` binds fixed buffers every step, which on cuda lets onnxruntime replay each
+ * stage as a captured CUDA graph (`TrainStepOptions.fixedBuffers`).
  *
  * @module
  */
@@ -95,12 +97,13 @@ const { values } = parseArgs({
     use_peft: { type: "string", default: "false" },
     lora_r: { type: "string", default: "16" },
     gradient_checkpointing: { type: "string", default: "false" },
+    cuda_graph: { type: "string", default: "false" },
     grid: { type: "string" },
   },
 });
 
 /** Flags of a boolean option, strictly. */
-function flag(name: "use_peft" | "gradient_checkpointing"): boolean {
+function flag(name: "use_peft" | "gradient_checkpointing" | "cuda_graph"): boolean {
   const v = values[name];
   if (v !== "true" && v !== "false") {
     throw new Error(`Invalid --${name} ${v}: expected true or false`);
@@ -336,6 +339,7 @@ async function bench(): Promise<void> {
     device,
     profile: values.profile ? join(profileDir, "step") : undefined,
     cacheDir: defaultCacheDir(),
+    fixedBuffers: flag("cuda_graph"),
   });
   const compileMs = performance.now() - buildStart;
   step.setParams(await initialWeights());
@@ -389,6 +393,7 @@ async function bench(): Promise<void> {
     trainable_params: trainable,
     use_peft: usePeft,
     gradient_checkpointing: flag("gradient_checkpointing"),
+    cuda_graph: flag("cuda_graph"),
     loss: algo.name,
     batch_pairs: B,
     sequences: N,

@@ -82,21 +82,26 @@ export function cudaProviderPath(lib: Pick<Ort, "path">): string {
  *
  * @param lib The core library.
  * @param options The `OrtSessionOptions*`.
+ * @param extra Provider options beside {@linkcode cudaOptions} (e.g. `enable_cuda_graph`).
  */
-export function appendCuda(lib: Ort, options: Deno.PointerValue): void {
+export function appendCuda(
+  lib: Ort,
+  options: Deno.PointerValue,
+  extra: Record<string, string> = {},
+): void {
   try {
-    if (availableProviders().includes(CUDA_EP)) appendBuiltIn(lib, options);
-    else appendCudaPlugin(lib, options);
+    if (availableProviders().includes(CUDA_EP)) appendBuiltIn(lib, options, extra);
+    else appendCudaPlugin(lib, options, extra);
   } catch (error) {
     throw explainCudaFailure(lib, error as Error);
   }
 }
 
 /** The route of a core built with CUDA: `SessionOptionsAppendExecutionProvider_CUDA_V2`. */
-function appendBuiltIn(lib: Ort, options: Deno.PointerValue): void {
+function appendBuiltIn(lib: Ort, options: Deno.PointerValue, extra: Record<string, string>): void {
   const cuda = out((p) => check(lib, lib.fn.CreateCUDAProviderOptions(p)));
   try {
-    const settings = { device_id: String(deviceIndex()), ...cudaOptions() };
+    const settings = { device_id: String(deviceIndex()), ...cudaOptions(), ...extra };
     withCStrings(
       settings,
       (keys, values, count) =>
@@ -117,8 +122,13 @@ const registered = new Set<string>();
  *
  * @param lib The core library (onnxruntime 1.22 or newer).
  * @param options The `OrtSessionOptions*`.
+ * @param extra Provider options beside {@linkcode cudaOptions}.
  */
-export function appendCudaPlugin(lib: Ort, options: Deno.PointerValue): void {
+export function appendCudaPlugin(
+  lib: Ort,
+  options: Deno.PointerValue,
+  extra: Record<string, string> = {},
+): void {
   const fn = lib.pluginFn;
   if (!fn) {
     throw new Error(
@@ -140,7 +150,7 @@ export function appendCudaPlugin(lib: Ort, options: Deno.PointerValue): void {
         `is no GPU ${index}: is an NVIDIA GPU visible (nvidia-smi) and its driver loaded?`,
     );
   }
-  appendEpDevice(lib, options, devices[index], cudaOptions());
+  appendEpDevice(lib, options, devices[index], { ...cudaOptions(), ...extra });
 }
 
 /**

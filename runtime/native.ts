@@ -199,10 +199,13 @@ function adopt(lib: Ort, pointer: Deno.PointerValue, onDevice: boolean): NativeV
 export async function openNative(
   onnx: OnnxModel,
   device: ResolvedDevice,
-  options: { profile?: string; cacheDir?: string } = {},
+  options: { profile?: string; cacheDir?: string; cudaGraph?: boolean } = {},
 ): Promise<NativeProgram> {
   if (device !== "cpu" && device !== "cuda") {
     throw new Error(`The native backend runs on cpu and cuda, not ${device}: use the js backend`);
+  }
+  if (options.cudaGraph && device !== "cuda") {
+    throw new Error(`CUDA graphs need --device cuda, not ${device}`);
   }
   const lib = ort();
   const cached = options.cacheDir && !onnx.externalData && !onnx.linkedFiles
@@ -225,7 +228,9 @@ export async function openNative(
       check(lib, lib.fn.AddSessionConfigEntry(opts, cstr(key), cstr(value)));
     }
     if (options.profile) check(lib, lib.fn.EnableProfiling(opts, cstr(options.profile)));
-    if (device === "cuda") appendCuda(lib, opts);
+    if (device === "cuda") {
+      appendCuda(lib, opts, options.cudaGraph ? { enable_cuda_graph: "1" } : {});
+    }
     if (hit) session = await createSessionFromFile(lib, cached, opts);
     else {
       const fresh = cached && `${cached}.${Deno.pid}.tmp`;
@@ -301,8 +306,11 @@ export class NativeProgram extends Program {
   #session: Deno.PointerValue;
   #names = new Map<string, Uint8Array<ArrayBuffer>>();
   #deviceMemory: Deno.PointerValue = null;
-  /** Outputs go to host memory even on cuda (the copier that reads device values). */
-  #hostOutputs = false;
+  /**
+   * Where outputs not written into existing values go: `auto` (see {@linkcode #onHost}), or all
+   * to the host or all to the device (the copiers that read and write device values).
+   */
+  #placement: "auto" | "host" | "device" = "auto";
   #copiers = new Map<string, Promise<NativeProgram>>();
 
   /**
@@ -399,6 +407,17 @@ export class NativeProgram extends Program {
     }
   }
 
+  override async write(value: Value, tensor: HostTensor): Promise<void> {
+    const v = value as NativeValue;
+    if (!v.onDevice) return v.write(tensor);
+    if (tensor.dtype !== v.dtype || tensor.shape.join() !== v.shape.join()) {
+      throw new Error(`Cannot write ${tensor.dtype}[${tensor.shape}] into ${v.dtype}[${v.shape}]`);
+    }
+    using host = NativeValue.fromHost(tensor);
+    const copier = await this.#copier(host, "device");
+    await copier.runRaw({ x: host }, { into: { y: v } });
+  }
+
   async zeros(dtype: DType, shape: readonly number[]): Promise<Value> {
     if (this.device === "cpu") return NativeValue.zeros(dtype, shape);
     const host = arrayFor(dtype, shape.reduce((a, b) => a * b, 1));
@@ -427,7 +446,8 @@ export class NativeProgram extends Program {
    * run per scalar.
    */
   #onHost(spec: ValueSpec): boolean {
-    return this.device === "cpu" || this.#hostOutputs || spec.shape.length === 0;
+    if (this.device === "cpu" || this.#placement === "host") return true;
+    return this.#placement === "auto" && spec.shape.length === 0;
   }
 
   /** Where an output not written into an existing value goes: host memory, or the device's. */
@@ -449,7 +469,7 @@ export class NativeProgram extends Program {
       this.#copiers.set(
         key,
         openNative(onnx, this.device).then((p) => {
-          p.#hostOutputs = to === "host";
+          p.#placement = to;
           return p;
         }),
       );

@@ -65,6 +65,13 @@ export interface CompileOptions {
    * process opening the same graph skips optimization (seconds for a 30-layer train step).
    */
   cacheDir?: string;
+  /**
+   * CUDA only: onnxruntime captures the graph's kernels once as a CUDA graph and replays it
+   * (`enable_cuda_graph`), sparing a launch per kernel. Every run must then bind the same device
+   * buffers, inputs and outputs alike ({@linkcode Program.write} refreshes an input in place),
+   * and onnxruntime refuses the session when a node would run on the CPU.
+   */
+  cudaGraph?: boolean;
 }
 
 /** Options of one {@linkcode Program.runRaw} call. */
@@ -204,6 +211,17 @@ export abstract class Program {
    * @returns The value (released by the caller).
    */
   abstract upload(tensor: HostTensor): Promise<Value>;
+
+  /**
+   * Overwrites a runtime value of this program's backend with a host tensor of the same dtype and
+   * shape, in its own buffer (so a captured CUDA graph that reads the buffer sees the new data).
+   *
+   * @param value The value to overwrite.
+   * @param tensor The new contents.
+   */
+  write(_value: Value, _tensor: HostTensor): Promise<void> {
+    return Promise.reject(new Error(`The ${this.backend} backend cannot overwrite a value`));
+  }
 
   /**
    * A new zero-filled runtime value on this program's device (no host array of its size).

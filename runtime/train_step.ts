@@ -26,6 +26,8 @@ import {
   type CompileOptions,
   type Device,
   type Feed,
+  hostFeed,
+  isValue,
   Program,
   type ResolvedDevice,
   type Value,
@@ -77,6 +79,14 @@ export interface TrainStepOptions {
   profile?: string;
   /** Native backend: cache onnxruntime's optimized graphs here (see `CompileOptions.cacheDir`). */
   cacheDir?: string;
+  /**
+   * Native backend: every run of a stage binds the same buffers — the batch and the scalar feeds
+   * are copied into buffers kept for them, and the scalars come out into kept buffers — which on
+   * cuda lets onnxruntime capture each stage once as a CUDA graph and replay it (see
+   * `CompileOptions.cudaGraph`). Needs every state output written in place.
+   * @default false
+   */
+  fixedBuffers?: boolean;
 }
 
 /** What one optimizer step reports. */
@@ -122,6 +132,8 @@ export class TrainStep {
   #values = new Map<string, Value | HostTensor | Zeros>();
   #accumulate?: Promise<Compiled>;
   #step = 0;
+  /** With `fixedBuffers`: the kept buffer of each feed (`in:name`) and scalar output (`out:name`). */
+  #fixed = new Map<string, Value>();
 
   private constructor(
     readonly options: TrainStepOptions,
@@ -347,6 +359,8 @@ export class TrainStep {
   async release(): Promise<void> {
     for (const v of this.#values.values()) if (isResident(v)) v.release();
     this.#values.clear();
+    for (const v of this.#fixed.values()) v.release();
+    this.#fixed.clear();
     await this.gradients.program.release();
     await this.apply.program.release();
     if (this.#accumulate) await (await this.#accumulate).program.release();
@@ -381,15 +395,34 @@ export class TrainStep {
    */
   async #run(stage: Compiled, feeds: Record<string, Feed>): Promise<Record<string, number>> {
     const { program, targets, inPlace } = stage;
+    const fixed = this.options.fixedBuffers === true;
     const all: Record<string, Feed> = { ...feeds };
     for (const spec of program.inputs) {
       const held = this.#values.get(spec.name);
       if (held && !(spec.name in feeds)) all[spec.name] = held as Value;
+      else if (fixed && spec.name in feeds && !isValue(feeds[spec.name])) {
+        all[spec.name] = await this.#keep(
+          program,
+          `in:${spec.name}`,
+          hostFeed(spec, all[spec.name] as HostTensor | number),
+        );
+      }
     }
     const into: Record<string, Value> = {};
     for (const output of inPlace) into[output] = this.#values.get(targets[output])! as Value;
-    const raw = await program.runRaw(all, { into });
     const scalars: Record<string, number> = {};
+    if (fixed) {
+      const outputs = program.outputs.filter((spec) => !(spec.name in targets));
+      for (const spec of outputs) {
+        into[spec.name] = await this.#keep(program, `out:${spec.name}`, hostFeed(spec, 0));
+      }
+      await program.runRaw(all, { into });
+      for (const spec of outputs) {
+        scalars[spec.name] = (await program.read(into[spec.name])).data[0] as number;
+      }
+      return scalars;
+    }
+    const raw = await program.runRaw(all, { into });
     try {
       for (const [name, value] of Object.entries(raw)) {
         const target = targets[name];
@@ -404,6 +437,21 @@ export class TrainStep {
       for (const v of Object.values(raw)) v.release();
     }
     return scalars;
+  }
+
+  /**
+   * The kept buffer `key` holding `t`: uploaded on first use, overwritten in place after (the
+   * same address every run, as a captured CUDA graph needs).
+   */
+  async #keep(program: Program, key: string, t: HostTensor): Promise<Value> {
+    const kept = this.#fixed.get(key);
+    if (kept) {
+      await program.write(kept, t);
+      return kept;
+    }
+    const value = await program.upload(t);
+    this.#fixed.set(key, value);
+    return value;
   }
 
   #accumulation(): Promise<Compiled> {
@@ -452,6 +500,12 @@ async function compiled(
     const read = program.inputs.some((s) => s.name === resident);
     if (!read || (options.inPlace !== false && inPlaceSafe(outputs, resident, outputs[name]))) {
       inPlace.add(name);
+    } else if (options.fixedBuffers) {
+      await program.release();
+      throw new Error(
+        `fixedBuffers needs every state output written in place, and "${name}" is not` +
+          (options.inPlace === false ? " (inPlace is false)" : ""),
+      );
     }
   }
   return { program, targets, inPlace };
@@ -459,7 +513,13 @@ async function compiled(
 
 function compileOptions(options: TrainStepOptions): CompileOptions {
   const { device, backend, profile, cacheDir } = options;
-  return { device, backend, profile, cacheDir };
+  return {
+    device,
+    backend,
+    profile,
+    cacheDir,
+    cudaGraph: options.fixedBuffers && device === "cuda",
+  };
 }
 
 /** The update graph: parameters and optimizer state in, their next values out. */

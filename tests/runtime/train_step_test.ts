@@ -130,7 +130,10 @@ function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return worst;
 }
 
-async function trainBoth(dtype: "float32" | "float64", options: { accumulate?: number } = {}) {
+async function trainBoth(
+  dtype: "float32" | "float64",
+  options: { accumulate?: number; fixedBuffers?: boolean } = {},
+) {
   const batches = [1, 2, 3, 4, 5].map((s) => dataset(100 + s, N));
   const lr = [1e-2, 2e-2, 3e-2, 2e-2, 1e-2];
   const hp = { lr, wd: 0.1, maxNorm: 0.5 };
@@ -140,7 +143,13 @@ async function trainBoth(dtype: "float32" | "float64", options: { accumulate?: n
 
   const { loss, params } = mlpGraph(dtype);
   const optimizer: OptimizerConfig = { name: "adamw", weightDecay: hp.wd };
-  const step = await TrainStep.create({ loss, params, optimizer, maxGradNorm: hp.maxNorm });
+  const step = await TrainStep.create({
+    loss,
+    params,
+    optimizer,
+    maxGradNorm: hp.maxNorm,
+    fixedBuffers: options.fixedBuffers,
+  });
   step.setParams({
     W1: host(dtype, [D, H], init.W1),
     b1: host(dtype, [H], init.b1),
@@ -197,6 +206,22 @@ Deno.test("TrainStep.step() with accumulated micro-batches equals the full batch
     assert.ok(m < 1e-12, `${k}: first moments differ by ${m}`);
   }
   assert.ok(maxDiff(split.losses, full.losses) < 1e-12);
+});
+
+Deno.test("TrainStep with fixedBuffers (every feed copied into a kept buffer) still matches the reference", async () => {
+  // Each step feeds another batch and learning rate: a kept buffer not refreshed in place would
+  // train on stale data and drift from the reference.
+  for (const accumulate of [1, 3]) {
+    const { ref, refLosses, losses, state } = await trainBoth("float64", {
+      accumulate,
+      fixedBuffers: true,
+    });
+    for (const k of ["W1", "b1", "W2"] as const) {
+      const diff = maxDiff(state.params[k].data as Float64Array, ref[k]);
+      assert.ok(diff < 1e-9, `${k} (accumulate ${accumulate}): max difference ${diff}`);
+    }
+    assert.ok(maxDiff(losses, refLosses) < 1e-9);
+  }
 });
 
 Deno.test("TrainStep.step() skips an update whose loss is not finite", async () => {
