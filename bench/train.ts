@@ -111,9 +111,18 @@ function flag(name: "use_peft" | "gradient_checkpointing" | "cuda_graph"): boole
   return v === "true";
 }
 
-/** A seeded uniform stream (Lehmer), so every run benchmarks the same weights and tokens. */
-let seed = 12345;
-const uniform = () => (seed = (seed * 48271) % 2147483647) / 2147483647;
+/**
+ * A seeded uniform stream (xorshift32), so every run benchmarks the same weights and tokens; in
+ * integer arithmetic, since a 1B-parameter preset draws 1.5 billion numbers (7× faster than a
+ * Lehmer stream's floating-point modulo: 9 s instead of a minute).
+ */
+let state = 12345;
+function uniform(): number {
+  state ^= state << 13;
+  state ^= state >>> 17;
+  state ^= state << 5;
+  return (state >>> 0) / 4294967296;
+}
 
 /** Random float32 weights shaped like `config`'s (norm scales 1). */
 function randomWeight(name: string, shape: number[]): Float32Array {
