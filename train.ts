@@ -285,6 +285,7 @@ async function setup(
   }
   await Deno.writeTextFile(join(outDir, "config.yaml"), configToYaml(config));
   const { hp, graph, step, evalProgram, position } = await compile(settings, policy, data, device);
+  if (config.bf16) say(precisionLine(step.device));
   const generatorModel = policy.lora ? { frozen: policy.stored, lora: policy.lora } : undefined;
   const reference = algorithm.needsReference
     ? await Reference.forRun(config, {
@@ -403,6 +404,14 @@ async function startingPoint(
   step.loadState(saved.state);
   const { consumed, algorithmState, skipped = {} } = saved.position;
   return { consumed, skipped: { ...skipped }, algorithmState };
+}
+
+/** What `bf16` does on the device the step runs on. */
+function precisionLine(device: string): string {
+  return device === "cuda"
+    ? "Precision: bf16 mixed precision (bf16 matmuls, float32 master weights and AdamW)"
+    : `Precision: bf16 mixed precision emulated on ${device} (float32 with bf16 rounding: ` +
+      "the numbers of the cuda step, not its speed)";
 }
 
 function referenceLine(reference: Reference, examples: number): string {

@@ -6,7 +6,8 @@
  *
  *   deno task bench [--model smollm2-135m|smollm2-360m|olmo2-1b|tiny|DIR] [--batch_size 1]
  *                   [--max_length 128] [--use_peft false] [--lora_r 16]
- *                   [--gradient_checkpointing false] [--device cpu|cuda|webgpu|auto]
+ *                   [--gradient_checkpointing false] [--bf16 false]
+ *                   [--device cpu|cuda|webgpu|auto]
  *                   [--loss dpo] [--steps 10] [--warmup 2] [--profile] [--cuda_graph false]
  *   deno task bench --grid 1x16,2x512,8x512 [other flags]    # batch × max_length → peak memory
  *
@@ -27,6 +28,8 @@
  * graphs are cached (`defaultCacheDir()`): a second run's `compile_ms` shows the saving.
  * `--cuda_graph true` binds fixed buffers every step, which on cuda lets onnxruntime replay each
  * stage as a captured CUDA graph (`TrainStepOptions.fixedBuffers`).
+ * `--bf16 true` builds the mixed-precision step (TRL's `bf16`): real bfloat16 on cuda, emulated
+ * (float32 with bfloat16 rounding, slower than float32) elsewhere.
  *
  * @module
  */
@@ -42,47 +45,7 @@ import { loadWeights, storedWeights, weightShapes } from "../model/weights.ts";
 import { batchFeeds, pickFeeds } from "../trainer/batches.ts";
 import { buildStepGraph } from "../trainer/step_graph.ts";
 import type { PairedBatch } from "../data/types.ts";
-
-/** Architectures benchmarked with random weights. */
-const SMOLLM2 = {
-  model_type: "llama",
-  vocab_size: 49152,
-  max_position_embeddings: 8192,
-  rope_theta: 100000,
-  rms_norm_eps: 1e-5,
-  tie_word_embeddings: true,
-};
-const PRESETS: Record<string, Record<string, unknown>> = {
-  "smollm2-135m": {
-    ...SMOLLM2,
-    hidden_size: 576,
-    intermediate_size: 1536,
-    num_hidden_layers: 30,
-    num_attention_heads: 9,
-    num_key_value_heads: 3,
-  },
-  "smollm2-360m": {
-    ...SMOLLM2,
-    hidden_size: 960,
-    intermediate_size: 2560,
-    num_hidden_layers: 32,
-    num_attention_heads: 15,
-    num_key_value_heads: 5,
-  },
-  "olmo2-1b": {
-    model_type: "olmo2",
-    hidden_size: 2048,
-    intermediate_size: 8192,
-    num_hidden_layers: 16,
-    num_attention_heads: 16,
-    num_key_value_heads: 16,
-    vocab_size: 100352,
-    max_position_embeddings: 4096,
-    rope_theta: 500000,
-    rms_norm_eps: 1e-6,
-    tie_word_embeddings: false,
-  },
-};
+import { PRESETS } from "./presets.ts";
 
 const { values } = parseArgs({
   options: {
@@ -98,12 +61,13 @@ const { values } = parseArgs({
     lora_r: { type: "string", default: "16" },
     gradient_checkpointing: { type: "string", default: "false" },
     cuda_graph: { type: "string", default: "false" },
+    bf16: { type: "string", default: "false" },
     grid: { type: "string" },
   },
 });
 
 /** Flags of a boolean option, strictly. */
-function flag(name: "use_peft" | "gradient_checkpointing" | "cuda_graph"): boolean {
+function flag(name: "use_peft" | "gradient_checkpointing" | "cuda_graph" | "bf16"): boolean {
   const v = values[name];
   if (v !== "true" && v !== "false") {
     throw new Error(`Invalid --${name} ${v}: expected true or false`);
@@ -336,6 +300,7 @@ async function bench(): Promise<void> {
     model: {
       ...(lora ? { frozen, lora } : {}),
       gradientCheckpointing: flag("gradient_checkpointing"),
+      precision: flag("bf16") ? "bfloat16" : "float32",
     },
   });
   const profileDir = values.profile ? await Deno.makeTempDir({ prefix: "bench-profile-" }) : "";
@@ -403,6 +368,7 @@ async function bench(): Promise<void> {
     use_peft: usePeft,
     gradient_checkpointing: flag("gradient_checkpointing"),
     cuda_graph: flag("cuda_graph"),
+    bf16: flag("bf16"),
     loss: algo.name,
     batch_pairs: B,
     sequences: N,

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { add, zerosLike } from "./ops.ts";
+import { add, cast, zerosLike } from "./ops.ts";
 import { primitive } from "./primitives.ts";
 import { constant, type Tensor } from "./tensor.ts";
 
@@ -51,8 +51,10 @@ export function grad(
     if (!rule.vjp) throw new Error(`No VJP for op "${node.op}"`);
     const inputGrads = rule.vjp(g, node.inputs, node);
     node.inputs.forEach((x, i) => {
-      const gx = inputGrads[i];
-      if (!gx || !order.has(x)) return;
+      // A gradient has its tensor's dtype (a float32 statistic of a bfloat16 activation goes
+      // back as bfloat16; a bfloat16 weight copy's gradient goes back float32 through its Cast).
+      if (!inputGrads[i] || !order.has(x)) return;
+      const gx = cast(inputGrads[i]!, x.dtype);
       const prev = grads.get(x.id);
       grads.set(x.id, prev ? add(prev, gx) : gx);
     });

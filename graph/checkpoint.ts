@@ -14,6 +14,7 @@
  * @module
  */
 import { grad } from "./autodiff.ts";
+import { currentPrecision, withPrecision } from "./precision.ts";
 import { apply, recomputations } from "./primitives.ts";
 import type { Tensor } from "./tensor.ts";
 
@@ -36,10 +37,13 @@ import type { Tensor } from "./tensor.ts";
  */
 export function checkpoint(x: Tensor, f: (x: Tensor) => Tensor, leaves: Tensor[]): Tensor {
   const y = apply("Checkpoint", [f(x.stopGradient()), x, ...leaves]);
-  recomputations.set(y, (g) => {
-    const dependency = g.reshape([-1]).slice(0, 0, 1).mul(0);
-    const again = x.add(dependency);
-    return grad(f(again), [again, ...leaves], { seed: g, stopAt: [again] });
-  });
+  // The recomputation runs when `grad` reaches it: in the precision the forward was built in.
+  const precision = currentPrecision();
+  recomputations.set(y, (g) =>
+    withPrecision(precision, () => {
+      const dependency = g.reshape([-1]).slice(0, 0, 1).mul(0);
+      const again = x.add(dependency);
+      return grad(f(again), [again, ...leaves], { seed: g, stopAt: [again] });
+    }));
   return y;
 }

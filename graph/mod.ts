@@ -20,5 +20,7 @@ export * from "./ops.ts";
 export { apply, primitive, primitiveNames } from "./primitives.ts";
 export * from "./autodiff.ts";
 export * from "./checkpoint.ts";
+export { currentPrecision, type Precision, withPrecision } from "./precision.ts";
 export * from "./onnx.ts";
+export { emulateBf16 } from "./emulate_bf16.ts";
 export * from "./optim.ts";

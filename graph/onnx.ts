@@ -167,8 +167,19 @@ export function toOnnx(outputs: Record<string, Tensor>, options: ToOnnxOptions =
   };
 }
 
-/** All tensors `outputs` depend on, sorted by id (a topological order). */
-function reachable(outputs: Tensor[]): Tensor[] {
+/**
+ * All tensors `outputs` depend on, sorted by id (a topological order).
+ *
+ * @param outputs Result tensors.
+ * @returns Every node they read, leaves included, inputs before their readers.
+ * @example
+ * ```ts
+ * import { input, reachable } from "./mod.ts";
+ * const x = input("x", [2]);
+ * if (reachable([x.mul(2)]).length !== 3) throw new Error("x, the constant 2, the product");
+ * ```
+ */
+export function reachable(outputs: Tensor[]): Tensor[] {
   const seen = new Map<number, Tensor>();
   const stack = [...outputs];
   while (stack.length) {

@@ -233,19 +233,21 @@ export const sumSquares = (x: Tensor, axes?: number | number[], keepDims = false
 export const max = (x: Tensor, axes?: number | number[], keepDims = false): Tensor =>
   apply("ReduceMax", [x, ints(axesOf(x, axes))], { keepdims: keepDims ? 1 : 0 });
 
-/** Number of elements over `axes`, as a scalar of `x`'s dtype (static when possible). */
-export function count(x: Tensor, axes?: number | number[]): Tensor {
+/** Number of elements over `axes`, as a scalar of `dtype` (static when possible). */
+export function count(x: Tensor, axes?: number | number[], dtype: DType = x.dtype): Tensor {
   const sizes = axesOf(x, axes).map((a) => sizeOf(x, a));
   if (sizes.every((s) => typeof s === "number")) {
-    return constant((sizes as number[]).reduce((a, b) => a * b, 1), [], x.dtype);
+    return constant((sizes as number[]).reduce((a, b) => a * b, 1), [], dtype);
   }
   const n = apply("ReduceProd", [shapeVector(sizes), ints([0])], { keepdims: 0 }, []);
-  return cast(n, x.dtype);
+  return cast(n, dtype);
 }
 
-/** Mean over `axes` (default: all). */
-export const mean = (x: Tensor, axes?: number | number[], keepDims = false): Tensor =>
-  div(sum(x, axes, keepDims), count(x, axes));
+/** Mean over `axes` (default: all), divided in the sum's dtype (float32 for bfloat16 `x`). */
+export function mean(x: Tensor, axes?: number | number[], keepDims = false): Tensor {
+  const total = sum(x, axes, keepDims);
+  return div(total, count(x, axes, total.dtype));
+}
 
 /** Softmax along `axis`. */
 export const softmax = (x: Tensor, axis = -1): Tensor =>

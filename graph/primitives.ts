@@ -2,7 +2,9 @@
  * The primitive table: each primitive is one entry holding its shape rule (`infer`) and its
  * vector-Jacobian product (`vjp`), written with the ops of `ops.ts`, so the backward graph is
  * ordinary graph nodes. A primitive is emitted as the ONNX op of the same name (or `onnx`).
- * Adding an op means adding one entry here and, if it is user-facing, one function in `ops.ts`.
+ * Adding an op means adding one entry here, its rule in the precision table beside it
+ * (`precision.ts`: which dtype it computes in under bf16 mixed precision) and, if it is
+ * user-facing, one function in `ops.ts`.
  *
  * Shapes: sizes are numbers or names of dynamic sizes. Broadcasting follows numpy; a named size
  * only broadcasts against 1 or the same name, so every gradient reduction is decided at build time.
@@ -39,6 +41,7 @@ import {
   sizeOf,
   sliceRange,
 } from "./_sizes.ts";
+import { autocast } from "./precision.ts";
 import { type Attrs, type Dim, type DType, dtypeOfCode, type Shape, Tensor } from "./tensor.ts";
 
 /** Shape and dtype of a primitive's result. */
@@ -459,8 +462,12 @@ export function primitive(op: string): Primitive {
 /** Names of all primitives (for documentation and tests). */
 export const primitiveNames: readonly string[] = Object.keys(PRIMITIVES);
 
-/** Builds a node of primitive `op`, checking shapes now. */
+/**
+ * Builds a node of primitive `op`, checking shapes now. Its operands are first cast as the
+ * precision table says (graph/precision.ts; the identity on float32 graphs).
+ */
 export function apply(op: string, x: Tensor[], attrs: Attrs = {}, shapeHint?: Shape): Tensor {
-  const { dtype, shape } = primitive(op).infer(x, attrs, shapeHint);
-  return new Tensor(op, x, attrs, dtype, shape);
+  const operands = autocast(op, x);
+  const { dtype, shape } = primitive(op).infer(operands, attrs, shapeHint);
+  return new Tensor(op, operands, attrs, dtype, shape);
 }

@@ -10,6 +10,7 @@
  * @module
  */
 import * as ops from "./ops.ts";
+import { f32ToBf16 } from "./_bf16.ts";
 
 /** Element types the engine knows, named as onnxruntime names them. */
 export type DType =
@@ -357,7 +358,10 @@ export function toArray(dtype: DType, values: ArrayLike<number | bigint> | HostA
   const out = arrayFor(dtype, values.length);
   if (out instanceof BigInt64Array) {
     for (let i = 0; i < values.length; i++) out[i] = BigInt(values[i]);
-  } else if (dtype === "float16" || dtype === "bfloat16") {
+  } else if (dtype === "bfloat16") {
+    // Scalars of mixed-precision graphs (a scale, a mask value, zeros), rounded to nearest even.
+    out.set(f32ToBf16(Float32Array.from(values as ArrayLike<number>, Number)));
+  } else if (dtype === "float16") {
     throw new Error(`Cannot convert numbers to ${dtype}: feed float32 and cast inside the graph`);
   } else {
     for (let i = 0; i < values.length; i++) out[i] = Number(values[i]);

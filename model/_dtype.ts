@@ -8,28 +8,7 @@
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
-/** float32 values of bfloat16 bit patterns (exact). */
-export function bf16ToF32(bits: Uint16Array): Float32Array {
-  const out = new Float32Array(bits.length);
-  const view = new Uint32Array(out.buffer);
-  for (let i = 0; i < bits.length; i++) view[i] = bits[i] << 16;
-  return out;
-}
-
-/** bfloat16 bit patterns of float32 values, rounded to nearest even (NaN stays NaN). */
-export function f32ToBf16(values: Float32Array): Uint16Array {
-  const out = new Uint16Array(values.length);
-  const view = new Uint32Array(values.buffer, values.byteOffset, values.length);
-  for (let i = 0; i < values.length; i++) {
-    const x = view[i];
-    if ((x & 0x7fffffff) > 0x7f800000) {
-      out[i] = (x >>> 16) | 0x40; // Quiet NaN.
-      continue;
-    }
-    out[i] = ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
-  }
-  return out;
-}
+export { bf16ToF32, f32ToBf16 } from "../graph/_bf16.ts";
 
 /** float32 values of IEEE half bit patterns (exact, subnormals included). */
 export function f16ToF32(bits: Uint16Array): Float32Array {

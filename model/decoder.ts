@@ -22,12 +22,14 @@ import {
   constant,
   type HostTensor,
   input,
+  type Precision,
   storedConstant,
   type StoredTensor,
   type Tensor,
   where,
+  withPrecision,
 } from "../graph/mod.ts";
-import { arange, sin } from "../graph/ops.ts";
+import { arange, sin, sumSquares } from "../graph/ops.ts";
 import { type LoraConfig, loraShapes } from "./lora.ts";
 import type { ModelConfig } from "./config.ts";
 import { applyRope, ropeAngles, ropeInvFreq } from "./rope.ts";
@@ -69,6 +71,13 @@ export interface CausalLMOptions {
    * @default false
    */
   gradientCheckpointing?: boolean;
+  /**
+   * `bfloat16`: mixed precision (TRL's `bf16`): matrix products in bfloat16 on float32 master
+   * weights, statistics in float32, by the precision table of graph/precision.ts. The model code
+   * is the same; only the graph functions run under that precision.
+   * @default "float32"
+   */
+  precision?: Precision;
 }
 
 /** A causal LM as graph functions over its weights. */
@@ -193,9 +202,14 @@ export function buildCausalLM(config: ModelConfig, options: CausalLMOptions = {}
     const uniform = hashed.sub(hashed.cast("int64").cast("float32")).abs();
     return where(uniform.ge(p), x.mul(1 / (1 - p)), 0);
   };
-  /** RMSNorm (Zhang & Sennrich 2019): x / sqrt(mean(x²) + ε) · g, in float32 as HF. */
-  const rmsNorm = (x: Tensor, name: string): Tensor =>
-    x.mul(x.mul(x).mean(-1, true).add(eps).rsqrt()).mul(w(`${name}.weight`));
+  /**
+   * RMSNorm (Zhang & Sennrich 2019): x / sqrt(mean(x²) + ε) · g, in float32 as HF: the sum of
+   * squares is a float32 statistic (one pass, no x² copy) whatever x's dtype.
+   */
+  const rmsNorm = (x: Tensor, name: string): Tensor => {
+    const meanSquare = sumSquares(x, -1, true).div(x.shape[x.rank - 1] as number);
+    return x.mul(meanSquare.add(eps).rsqrt()).mul(w(`${name}.weight`));
+  };
 
   function attention(
     x: Tensor,
@@ -298,14 +312,17 @@ export function buildCausalLM(config: ModelConfig, options: CausalLMOptions = {}
       : w("lm_head.weight");
     return h.reshape([-1, D]).matmul(weight.transpose()).reshape([...lead, config.vocab_size]);
   };
-  const hidden = (ids: Tensor, mask: Tensor) => step(ids, mask, null).hidden;
+  const precision = options.precision ?? "float32";
+  const hidden = (ids: Tensor, mask: Tensor) =>
+    withPrecision(precision, () => step(ids, mask, null).hidden);
+  const lmHead = (h: Tensor) => withPrecision(precision, () => head(h));
   return {
     config,
     params,
     weights,
     hidden,
-    head,
-    logits: (ids, mask) => head(hidden(ids, mask)),
-    step,
+    head: lmHead,
+    logits: (ids, mask) => lmHead(hidden(ids, mask)),
+    step: (ids, mask, past) => withPrecision(precision, () => step(ids, mask, past)),
   };
 }

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { emulateBf16 } from "../graph/emulate_bf16.ts";
 import { type OnnxModel, toOnnx, type ValueSpec } from "../graph/onnx.ts";
 import { type DType, type HostTensor, type Tensor, toArray } from "../graph/tensor.ts";
 
@@ -116,7 +117,9 @@ export abstract class Program {
   ) {}
 
   /**
-   * Emits `outputs` as ONNX and opens a session on `options.device`.
+   * Emits `outputs` as ONNX and opens a session on `options.device`. A graph computing in
+   * bfloat16 runs as is on cuda and emulated elsewhere (float32 with bfloat16 rounding; see
+   * graph/emulate_bf16.ts).
    *
    * @param outputs Named result tensors.
    * @param options Device, backend and placement.
@@ -136,7 +139,14 @@ export abstract class Program {
     outputs: Record<string, Tensor>,
     options: CompileOptions = {},
   ): Promise<Program> {
-    const onnx = toOnnx(outputs, { externalThreshold: options.externalThreshold });
+    // Only CUDA has bfloat16 arithmetic; elsewhere a mixed-precision graph runs emulated.
+    let exact: OnnxModel | undefined, emulated: OnnxModel | undefined;
+    const emit = (device: ResolvedDevice) =>
+      device === "cuda"
+        ? exact ??= toOnnx(outputs, { externalThreshold: options.externalThreshold })
+        : emulated ??= toOnnx(emulateBf16(outputs), {
+          externalThreshold: options.externalThreshold,
+        });
     const wanted = options.device ?? "cpu";
     const inBrowser = !("Deno" in globalThis);
     const candidates: ResolvedDevice[] = wanted !== "auto"
@@ -150,6 +160,7 @@ export abstract class Program {
         (inBrowser ? "web" : device === "webgpu" ? "js" : "native");
       const keep = options.keepOnDevice ?? [];
       try {
+        const onnx = emit(device);
         // Imported here: each backend's module extends this class, and a browser bundle (split
         // at these imports) never loads the two that need Deno.
         const program = backend === "native"

@@ -7,7 +7,7 @@
  */
 import { batchIndices, collate, exampleLength } from "../data/batch.ts";
 import type { Batch, TokenizedExample, UnpairedExample } from "../data/types.ts";
-import type { HostTensor, StoredTensor } from "../graph/mod.ts";
+import type { HostTensor, Precision, StoredTensor } from "../graph/mod.ts";
 import type { Device } from "../runtime/mod.ts";
 import { input } from "../graph/mod.ts";
 import { Program } from "../runtime/mod.ts";
@@ -186,6 +186,8 @@ export class Reference {
       config.seed,
       config.eval_split,
       "eval split by source row", // since KTO's held-out pairs stay whole
+      // Mixed precision changes the log-probs; float32 keys stay as they were.
+      ...(config.bf16 ? ["bf16"] : []),
     ];
     let cache = RefLogpCache.memory();
     if (config.precompute_ref_log_probs) {
@@ -201,7 +203,11 @@ export class Reference {
       };
       cache = await RefLogpCache.open(key, source);
     }
-    return await Reference.create(ref.config, ref.stored, { device: run.device, cache });
+    return await Reference.create(ref.config, ref.stored, {
+      device: run.device,
+      cache,
+      precision: config.bf16 ? "bfloat16" : "float32",
+    });
   }
 
   /**
@@ -209,15 +215,15 @@ export class Reference {
    *
    * @param config Architecture.
    * @param weights Frozen weights (in memory, or where they lie in the checkpoint files).
-   * @param options Device and cache.
+   * @param options Device, cache and precision (as the policy's, TRL's autocast covers both).
    * @returns The reference.
    */
   static async create(
     config: ModelConfig,
     weights: Record<string, HostTensor | StoredTensor>,
-    options: { device: Device; cache: RefLogpCache },
+    options: { device: Device; cache: RefLogpCache; precision?: Precision },
   ): Promise<Reference> {
-    const model = buildCausalLM(config, { frozen: weights });
+    const model = buildCausalLM(config, { frozen: weights, precision: options.precision });
     const lp = sequenceLogps(model, {
       inputIds: input(FEEDS.inputIds, ["N", "T"], "int32"),
       attentionMask: input(FEEDS.attentionMask, ["N", "T"]),

@@ -467,6 +467,13 @@ export const KEYS = {
     oneOf: ["cpu", "cuda", "webgpu", "auto"],
     help: "execution provider",
   },
+  bf16: {
+    type: "boolean",
+    default: false,
+    trl: false,
+    help: "mixed precision: bf16 matmuls on float32 master weights and AdamW; on a device " +
+      "other than cuda emulated (float32 with bf16 rounding, for checking, not speed)",
+  },
   use_cpu: { type: "boolean", default: false, trl: false, help: "true: same as --device cpu" },
   output_dir: {
     type: "string",
@@ -710,6 +717,11 @@ const TRL_DEFAULTS: ReadonlyMap<string, unknown[]> = (() => {
   return map;
 })();
 
+/** TRL keys refused at other values than TRL's default, with what to use instead. */
+const INSTEAD: Readonly<Record<string, string>> = {
+  fp16: "use bf16: true (float16 would need dynamic loss scaling, which is not done here)",
+};
+
 /** TRL keys that change nothing here at any value, and why. */
 const NO_EFFECT: Readonly<Record<string, string>> = {
   disable_dropout: "the models here have no dropout",
@@ -733,8 +745,10 @@ function acceptTrlKey(key: string, value: unknown, origin: string): string {
   if (defaults.some(same)) return `${key} ${JSON.stringify(value)} (TRL's default)`;
   const shown = [...new Set(defaults.map((d) => JSON.stringify(d)))].join(" or ");
   throw new Error(
-    `Unsupported ${key}: ${JSON.stringify(value)} (${origin}): TRL's key for something not done ` +
-      `here; only TRL's default (${shown}) is accepted, or remove it`,
+    `Unsupported ${key}: ${JSON.stringify(value)} (${origin}): ` +
+      (INSTEAD[key] ??
+        `TRL's key for something not done here; only TRL's default (${shown}) is accepted, ` +
+          "or remove it"),
   );
 }
 

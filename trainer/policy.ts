@@ -44,7 +44,8 @@ export interface Policy {
 }
 
 /**
- * Resolves the policy of `config` (`model`, `use_peft`, `lora_*`, `gradient_checkpointing`).
+ * Resolves the policy of `config` (`model`, `use_peft`, `lora_*`, `gradient_checkpointing`,
+ * `bf16`).
  *
  * @param config The resolved train config.
  * @returns The policy.
@@ -73,6 +74,7 @@ export async function loadPolicy(config: TrainConfig): Promise<Policy> {
     model: {
       ...(lora ? { frozen: stored, lora } : {}),
       gradientCheckpointing: config.gradient_checkpointing,
+      precision: config.bf16 ? "bfloat16" : "float32",
     },
   };
 }

@@ -122,6 +122,10 @@ export class PageRun {
           "set use_peft false and gradient_accumulation_steps 1",
       );
     }
+    if (run.bf16) {
+      // Browsers have no bf16 arithmetic: the page would only emulate it, slower than float32.
+      throw new Error("The page trains in float32: set bf16 false (bf16 runs on --device cuda)");
+    }
     const config = parseConfig(model.config);
     const weights = readWeights(model.weights, config);
     const json = (name: string) => {

@@ -195,3 +195,14 @@ Deno.test("resolveConfig() says a YAML .inf or .nan is not finite, naming the fi
   );
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("resolveConfig() takes TRL's bf16 from YAML and the CLI, and refuses fp16 naming bf16", () => {
+  assert.equal(resolveConfig({ yaml: { bf16: true } }).config.bf16, true);
+  assert.equal(resolveConfig({ cli: { bf16: "true" } }).config.bf16, true);
+  assert.equal(resolveConfig({}).config.bf16, false);
+  assert.throws(
+    () => resolveConfig({ yaml: { fp16: true }, yamlName: "run.yaml" }),
+    /^Error: Unsupported fp16: true \(run.yaml\): use bf16: true/,
+  );
+  assert.throws(() => resolveConfig({ cli: { bf16: "yes" } }), /Invalid bf16: "yes"/);
+});
