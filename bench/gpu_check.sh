@@ -35,16 +35,16 @@ measure() {
   echo "== $name: $*"
   timeout "$limit" "$@" > /tmp/gpu-cmd.out 2>&1; local rc=$?
   ((has_gpu)) && kill "$pid" 2>/dev/null
-  tail -n 4 /tmp/gpu-cmd.out
+  if ((rc == 0)); then tail -n 4 /tmp/gpu-cmd.out; else grep -v Download /tmp/gpu-cmd.out | tail -n 25; fi
   local peak=0; ((has_gpu)) && peak=$(sort -n "$poll" | tail -1)
   local line; line=$(grep '^{' /tmp/gpu-cmd.out | tail -1)
-  python3 - "$name" "$rc" "$((SECONDS - t0))" "$((peak - base))" "${line:-{\}}" "$(tail -c 300 /tmp/gpu-cmd.out)" <<'PY' | tee -a "$out/checks.jsonl"
+  python3 - "$name" "$rc" "$((SECONDS - t0))" "$((peak - base))" "${line:-{\}}" "$(grep -m1 -iE 'error|exception|failed' /tmp/gpu-cmd.out)" <<'PY' | tee -a "$out/checks.jsonl"
 import json, sys
 name, rc, wall, peak, line, tail = sys.argv[1:]
 row = {"check": name, "rc": int(rc), "wall_s": int(wall), "gpu_peak_mib_smi": int(peak)}
 try: row.update(json.loads(line))
 except ValueError: pass
-if int(rc) != 0: row["error_tail"] = tail.strip().splitlines()[-1][-240:] if tail.strip() else ""
+if int(rc) != 0: row["error"] = tail.strip()[:400]
 print(json.dumps(row))
 PY
 }
