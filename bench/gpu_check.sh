@@ -54,6 +54,12 @@ emit "{\"check\":\"start\",\"device\":\"$device\",\"ort_lib\":\"${ORT_LIB:-onnxr
 
 # 1. The provider registers and offers the GPU (plugin route), then a tiny DPO run end to end.
 [[ -n "${ORT_CUDA_PROVIDER:-}" && -f .gpu/ep_check.ts ]] && deno run -A .gpu/ep_check.ts "$ORT_LIB" "$ORT_CUDA_PROVIDER" 2>&1 | tail -4
+# The runtime stage by stage (a segfault names no cause: the last stage that passed does), then
+# the decoder's step from tiny to the SmolLM2 shape at 1 × 64.
+for s in 1 2 3 4 5; do measure "smoke_$s" 40 deno run -A bench/cuda_smoke.ts "$s" "$device"; done
+measure step_tiny 60 deno task bench --model tiny --batch_size 2 --max_length 64 --device "$device"
+((small)) || measure step_135m_1x64 90 deno task bench --model smollm2-135m --batch_size 1 --max_length 64 \
+  --device "$device" --steps 3 --warmup 1
 measure train_tiny_dpo 90 deno task train --loss dpo --device "$device" --output_dir /tmp/gpu-dpo --overwrite_output_dir
 measure train_tiny_dpo_cpu 60 deno task train --loss dpo --device cpu --output_dir /tmp/cpu-dpo --overwrite_output_dir
 ((${#bf16[@]})) && measure train_tiny_dpo_bf16 90 deno task train --loss dpo --device "$device" "${bf16[@]}" \

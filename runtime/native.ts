@@ -208,7 +208,11 @@ export async function openNative(
     throw new Error(`CUDA graphs need --device cuda, not ${device}`);
   }
   const lib = ort();
-  const cached = options.cacheDir && !onnx.externalData && !onnx.linkedFiles
+  // CPU graphs only, for now: on the H200 (onnxruntime 1.29, the CUDA provider as a plugin
+  // library) every process that opened a decoder's step graph, all through this cache, ended in
+  // a segfault without a message, while a small step opened without it trained correctly
+  // (BENCHMARKS.md, "CUDA"). The cache is the first suspect until a device run clears it.
+  const cached = options.cacheDir && device === "cpu" && !onnx.externalData && !onnx.linkedFiles
     ? await cachePath(onnx, device, options.cacheDir)
     : undefined;
   const hit = cached !== undefined && existsSync(cached);
