@@ -314,6 +314,8 @@ async function bench(): Promise<void> {
     profile: values.profile ? join(profileDir, "step") : undefined,
     cacheDir: defaultCacheDir(),
     fixedBuffers: flag("cuda_graph"),
+    // A CUDA graph needs every node on the device: fixed sizes fold the shape arithmetic away.
+    staticDims: flag("cuda_graph") ? { N: 2 * B, T, B } : undefined,
   });
   const compileMs = performance.now() - buildStart;
   step.setParams(await initialWeights());

@@ -199,7 +199,12 @@ function adopt(lib: Ort, pointer: Deno.PointerValue, onDevice: boolean): NativeV
 export async function openNative(
   onnx: OnnxModel,
   device: ResolvedDevice,
-  options: { profile?: string; cacheDir?: string; cudaGraph?: boolean } = {},
+  options: {
+    profile?: string;
+    cacheDir?: string;
+    cudaGraph?: boolean;
+    staticDims?: Record<string, number>;
+  } = {},
 ): Promise<NativeProgram> {
   if (device !== "cpu" && device !== "cuda") {
     throw new Error(`The native backend runs on cpu and cuda, not ${device}: use the js backend`);
@@ -213,7 +218,7 @@ export async function openNative(
   // a segfault without a message, while a small step opened without it trained correctly
   // (BENCHMARKS.md, "CUDA"). The cache is the first suspect until a device run clears it.
   const cached = options.cacheDir && device === "cpu" && !onnx.externalData && !onnx.linkedFiles
-    ? await cachePath(onnx, device, options.cacheDir)
+    ? await cachePath(onnx, device, options.cacheDir, options.staticDims ?? {})
     : undefined;
   const hit = cached !== undefined && existsSync(cached);
   const opts = out((p) => check(lib, lib.fn.CreateSessionOptions(p)));
@@ -228,6 +233,9 @@ export async function openNative(
     // A train step's shapes repeat, but the memory pattern's first planned run allocates one more
     // arena-sized block (a multi-second stall and GBs of peak at 135M parameters).
     check(lib, lib.fn.DisableMemPattern(opts));
+    for (const [name, size] of Object.entries(options.staticDims ?? {})) {
+      check(lib, lib.fn.AddFreeDimensionOverrideByName(opts, cstr(name), BigInt(size)));
+    }
     for (const [key, value] of Object.entries(sessionConfig(onnx))) {
       check(lib, lib.fn.AddSessionConfigEntry(opts, cstr(key), cstr(value)));
     }
@@ -249,13 +257,23 @@ export async function openNative(
 }
 
 /**
- * Where onnxruntime's optimized form of `onnx` is cached: named by the model's SHA-256, the
- * device and onnxruntime's version (optimized graphs hold device- and version-specific nodes).
+ * Where onnxruntime's optimized form of `onnx` is cached: named by the SHA-256 of the model and
+ * its fixed dimensions, the device and onnxruntime's version (optimized graphs hold device- and
+ * version-specific nodes, and shapes folded for those dimensions).
  */
-async function cachePath(onnx: OnnxModel, device: ResolvedDevice, dir: string): Promise<string> {
-  const digest = new Uint8Array(
-    await crypto.subtle.digest("SHA-256", onnx.model as Uint8Array<ArrayBuffer>),
-  );
+async function cachePath(
+  onnx: OnnxModel,
+  device: ResolvedDevice,
+  dir: string,
+  staticDims: Record<string, number>,
+): Promise<string> {
+  const dims = Object.keys(staticDims).length === 0
+    ? new Uint8Array()
+    : new TextEncoder().encode(JSON.stringify(Object.entries(staticDims).sort()));
+  const bytes = new Uint8Array(onnx.model.length + dims.length);
+  bytes.set(onnx.model);
+  bytes.set(dims, onnx.model.length);
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
   const hex = Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
   await Deno.mkdir(dir, { recursive: true });
   return join(dir, `${hex.slice(0, 32)}-${device}-ort${ort().version}.onnx`);

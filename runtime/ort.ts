@@ -55,6 +55,7 @@ const FN = {
   ReleaseValue: [96, { parameters: [P], result: "void" }],
   ReleaseTensorTypeAndShapeInfo: [99, { parameters: [P], result: "void" }],
   ReleaseSessionOptions: [100, { parameters: [P], result: "void" }],
+  AddFreeDimensionOverrideByName: [124, { parameters: [P, B, "i64"], ...status }],
   GetAvailableProviders: [125, { parameters: [B, B], ...status }],
   ReleaseAvailableProviders: [126, { parameters: [P, "i32"], ...status }],
   AddSessionConfigEntry: [130, { parameters: [P, B, B], ...status }],

@@ -73,6 +73,12 @@ export interface CompileOptions {
    * and onnxruntime refuses the session when a node would run on the CPU.
    */
   cudaGraph?: boolean;
+  /**
+   * Native backend: sizes for symbolic dimensions (onnxruntime's free-dimension overrides), so
+   * the shape arithmetic of a graph written for any size folds away when it is compiled — on cuda
+   * nothing is then left for the CPU, which a CUDA graph needs. Feeds must have these sizes.
+   */
+  staticDims?: Record<string, number>;
 }
 
 /** Options of one {@linkcode Program.runRaw} call. */

@@ -87,6 +87,8 @@ export interface TrainStepOptions {
    * @default false
    */
   fixedBuffers?: boolean;
+  /** Native backend: sizes of the batch's symbolic dimensions (see `CompileOptions.staticDims`). */
+  staticDims?: Record<string, number>;
 }
 
 /** What one optimizer step reports. */
@@ -512,12 +514,13 @@ async function compiled(
 }
 
 function compileOptions(options: TrainStepOptions): CompileOptions {
-  const { device, backend, profile, cacheDir } = options;
+  const { device, backend, profile, cacheDir, staticDims } = options;
   return {
     device,
     backend,
     profile,
     cacheDir,
+    staticDims,
     cudaGraph: options.fixedBuffers && device === "cuda",
   };
 }

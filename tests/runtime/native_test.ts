@@ -184,3 +184,41 @@ Deno.test("explainCudaFailure() names the missing CUDA library and the install r
   }
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("staticDims fold a step's shape arithmetic away (nothing left for a CPU on a device)", async () => {
+  const dir = await Deno.makeTempDir();
+  const opsRun = async (staticDims?: Record<string, number>) => {
+    const w = input("w", [4, 3]);
+    const x = input("x", ["N", 4]);
+    const h = x.matmul(w).tanh();
+    const profile = `${dir}/${staticDims ? "static" : "symbolic"}`;
+    const step = await TrainStep.create({
+      loss: h.mul(h).mean(),
+      params: [w],
+      profile,
+      staticDims,
+    });
+    step.setParams({ w: f32([4, 3], Array.from({ length: 12 }, (_, i) => i / 10)) });
+    const { loss } = await step.step({ x: f32([2, 4], [1, 2, 3, 4, 5, 6, 7, 8]) }, { lr: 0.1 });
+    if (staticDims) {
+      await assert.rejects(() => step.step({ x: f32([3, 4], new Array(12).fill(1)) }, { lr: 0.1 }));
+    }
+    await step.release();
+    const ops = new Set<string>();
+    for (const entry of Deno.readDirSync(dir)) {
+      if (!entry.name.startsWith(profile.split("/").pop()!)) continue;
+      const events = JSON.parse(Deno.readTextFileSync(`${dir}/${entry.name}`));
+      for (const e of events) if (e.cat === "Node") ops.add(e.args.op_name);
+    }
+    return { loss, ops };
+  };
+  const symbolic = await opsRun();
+  const fixed = await opsRun({ N: 2 });
+  assert.ok(
+    symbolic.ops.has("Shape"),
+    `the symbolic step computes N at run time: ${[...symbolic.ops]}`,
+  );
+  assert.ok(!fixed.ops.has("Shape"), `ops left with N fixed: ${[...fixed.ops]}`);
+  assert.ok(Math.abs(fixed.loss - symbolic.loss) < 1e-6);
+  await Deno.remove(dir, { recursive: true });
+});
