@@ -58,6 +58,11 @@ emit "{\"check\":\"start\",\"device\":\"$device\",\"ort_lib\":\"${ORT_LIB:-onnxr
 # the decoder's step from tiny to the SmolLM2 shape at 1 × 64.
 for s in 1 2 3 4 5; do measure "smoke_$s" 40 deno run -A bench/cuda_smoke.ts "$s" "$device"; done
 measure step_tiny 60 deno task bench --model tiny --batch_size 2 --max_length 64 --device "$device"
+# A segfault says nothing: where gdb is there, the native stack of the same run names the frame.
+if grep -q '"check": "step_tiny", "rc": 139' "$out/checks.jsonl" && command -v gdb >/dev/null; then
+  timeout 90 gdb -q -batch -ex run -ex bt --args "$(command -v deno)" run -A bench/train.ts --model tiny \
+    --batch_size 2 --max_length 64 --device "$device" 2>&1 | grep -E '^#|signal' | head -30
+fi
 ((small)) || measure step_135m_1x64 90 deno task bench --model smollm2-135m --batch_size 1 --max_length 64 \
   --device "$device" --steps 3 --warmup 1
 measure train_tiny_dpo 90 deno task train --loss dpo --device "$device" --output_dir /tmp/gpu-dpo --overwrite_output_dir
