@@ -15,14 +15,7 @@ import type { ModelConfig } from "../model/config.ts";
 import { buildCausalLM } from "../model/decoder.ts";
 import { sequenceLogps } from "../model/logprobs.ts";
 import { FEEDS } from "./step_graph.ts";
-import { contentChecksum, fingerprint, RefLogpCache } from "./ref_cache.ts";
-
-/** The files of a model folder that decide how text becomes tokens. */
-const TOKENIZER_FILES = /^(tokenizer.*|special_tokens_map\.json|chat_template\..*)$/;
-import type { TrainConfig } from "./config.ts";
-import { resolveModelDir } from "../model/load.ts";
-import { loadConfig } from "../model/config.ts";
-import { storedWeights } from "../model/weights.ts";
+import type { RefLogpCache } from "./ref_cache.ts";
 
 /** Settings that fix the batch order. */
 export interface OrderOptions {
@@ -143,72 +136,6 @@ export class Reference {
   computed = 0;
 
   private constructor(readonly program: Program, readonly cache: RefLogpCache) {}
-
-  /**
-   * The reference of a run: `ref_model`, or the policy's initial (under LoRA: base) weights,
-   * mapped from the checkpoint file in its own dtype — the same pages as the policy's frozen
-   * base, no second copy in memory — with the cache keyed
-   * by the reference weights, the data files and every setting that changes tokenization (in
-   * memory only when `precompute_ref_log_probs` is off).
-   *
-   * @param config The resolved config.
-   * @param run The policy's folder and config, the data files, the data kind, whether KL rows
-   *   are included, the device.
-   * @returns The reference.
-   */
-  static async forRun(
-    config: TrainConfig,
-    run: {
-      policy: { dir: string; config: ModelConfig; stored: Record<string, StoredTensor> };
-      dataFiles: string[];
-      kind: "paired" | "unpaired";
-      withKl: boolean;
-      device: Device;
-    },
-  ): Promise<Reference> {
-    const refId = config.ref_model ?? config.model_name_or_path;
-    const ref = refId === null || refId === config.model_name_or_path
-      ? run.policy
-      : await (async () => {
-        const dir = await resolveModelDir(refId);
-        const refConfig = await loadConfig(dir);
-        return { dir, config: refConfig, stored: await storedWeights(dir, refConfig) };
-      })();
-    const settings = [
-      config.dataset_train_split,
-      config.dataset_config,
-      config.format,
-      config.max_samples,
-      config.max_length,
-      config.max_prompt_length,
-      config.max_completion_length,
-      config.truncation_mode,
-      config.seed,
-      config.eval_split,
-      "eval split by source row", // since KTO's held-out pairs stay whole
-      // Mixed precision changes the log-probs; float32 keys stay as they were.
-      ...(config.bf16 ? ["bf16"] : []),
-    ];
-    let cache = RefLogpCache.memory();
-    if (config.precompute_ref_log_probs) {
-      // What tokenized the data: the policy's tokenizer and chat template.
-      const source = await contentChecksum([...run.dataFiles, run.policy.dir], TOKENIZER_FILES);
-      // The kind too: `train:7` is pair 7 for paired data but completion 7 for unpaired data.
-      const key = {
-        model: await fingerprint(ref.dir),
-        source,
-        settings,
-        kind: run.kind,
-        kl: run.withKl,
-      };
-      cache = await RefLogpCache.open(key, source);
-    }
-    return await Reference.create(ref.config, ref.stored, {
-      device: run.device,
-      cache,
-      precision: config.bf16 ? "bfloat16" : "float32",
-    });
-  }
 
   /**
    * Compiles the reference model with its weights as constants.

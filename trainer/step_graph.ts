@@ -56,6 +56,34 @@ export const FEEDS = {
 } as const;
 
 /**
+ * Which inputs `algorithm` reads and how a batch's rows are grouped for it (see the module doc).
+ *
+ * @param algorithm The loss.
+ * @param options The data kind and the resolved hyperparameters.
+ * @returns The inputs it needs, whether the last group holds KL completions, groups per batch.
+ * @example
+ * ```ts
+ * import { algorithm } from "../algorithms/mod.ts";
+ * import { rowLayout } from "./step_graph.ts";
+ * const kto = algorithm("kto");
+ * const { withKl, groups } = rowLayout(kto, { kind: "unpaired", hp: kto.defaults });
+ * if (!withKl || groups !== 2) throw new Error("unexpected");
+ * ```
+ */
+export function rowLayout(
+  algorithm: Algorithm,
+  options: { kind: "paired" | "unpaired"; hp: Hyperparameters },
+): Pick<StepGraph, "needs" | "withKl" | "groups"> {
+  const { kind, hp } = options;
+  const needs = requiredInputs(algorithm, { kind, hp });
+  const withKl = needs.includes("policyKlLogps");
+  if (withKl && kind === "paired") {
+    throw new Error(`Loss "${algorithm.name}" needs KL completions, which need unpaired data`);
+  }
+  return { needs, withKl, groups: kind === "paired" ? 2 : withKl ? 2 : 1 };
+}
+
+/**
  * Builds the step graph of `algorithm` on a model of `config`'s architecture.
  *
  * @param config The policy's architecture.
@@ -73,12 +101,7 @@ export function buildStepGraph(
   },
 ): StepGraph {
   const { algorithm, hp, kind } = options;
-  const needs = requiredInputs(algorithm, { kind, hp });
-  const withKl = needs.includes("policyKlLogps");
-  if (withKl && kind === "paired") {
-    throw new Error(`Loss "${algorithm.name}" needs KL completions, which need unpaired data`);
-  }
-  const groups = kind === "paired" ? 2 : withKl ? 2 : 1;
+  const { needs, withKl, groups } = rowLayout(algorithm, { kind, hp });
   const model = buildCausalLM(config, options.model);
   const lp = sequenceLogps(model, {
     inputIds: input(FEEDS.inputIds, ["N", "T"], "int32"),

@@ -1,0 +1,497 @@
+/**
+ * The run core every shell drives: one in-memory training session (compile once, step, evaluate,
+ * sample) with no file system, so `train.ts` (the CLI), `web/run.ts` (the page), `bench/` and
+ * `compare` all run the same steps, batch order, evaluation and metrics.
+ *
+ *   inputs (tokenizer, policy, examples, reference weights) + resolved config
+ *     → one step graph → `step()` per optimizer update (gradient accumulation, LoRA dropout
+ *     seeds, skips, the algorithm's state) → `takeRow()` (the window's means, as HF logs them),
+ *     `evaluate()` (the loss's metrics and `eval/pairwise_accuracy`), `sample(n)`.
+ *
+ * What a shell adds is where things go: the CLI loads files, writes checkpoints and logs; the page
+ * reads bytes and draws.
+ *
+ * @module
+ */
+import type { Algorithm } from "../algorithms/mod.ts";
+import type { TokenizedExample } from "../data/types.ts";
+import { type HostTensor, input, type StoredTensor } from "../graph/mod.ts";
+import type { ModelConfig } from "../model/config.ts";
+import type { CausalLMOptions } from "../model/decoder.ts";
+import { Generator } from "../model/generate.ts";
+import type { Tokenizer } from "../model/tokenizer.ts";
+import {
+  defaultCacheDir,
+  type Device,
+  type Feed,
+  Program,
+  type ResolvedDevice,
+  type TrainState,
+  TrainStep,
+} from "../runtime/mod.ts";
+import {
+  batchesPerEpoch,
+  batchFeeds,
+  makeBatch,
+  microBatches,
+  pickFeeds,
+  Reference,
+} from "./batches.ts";
+import { hyperparameters, type Resolved, type TrainConfig } from "./config.ts";
+import type { MetricsRow } from "./log.ts";
+import type { OnlineSource } from "./online.ts";
+import { PairwiseTally } from "./pairwise.ts";
+import type { RefLogpCache } from "./ref_cache.ts";
+import { optimizerOf, scheduleOf } from "./run_config.ts";
+import { learningRate, type Schedule } from "./schedule.ts";
+import { buildStepGraph, type StepGraph } from "./step_graph.ts";
+
+/** What a session trains, already in memory. */
+export interface SessionInputs {
+  /** The policy's tokenizer (pad and stop ids, decoding samples). */
+  tokenizer: Tokenizer;
+  /** The policy's architecture and how its decoder is built (frozen base and LoRA adapters). */
+  policy: { config: ModelConfig; model: CausalLMOptions };
+  /** The starting parameters of a fresh run (unused when `state` resumes one). */
+  params?: Record<string, HostTensor>;
+  /** The examples: train and held-out, paired or unpaired. */
+  data: { kind: "paired" | "unpaired"; train: TokenizedExample[]; eval: TokenizedExample[] };
+  /** The frozen reference model, for losses that need one. */
+  reference?: { config: ModelConfig; weights: Record<string, HostTensor | StoredTensor> };
+  /** For online losses, the generator and judge pairs come from (the session releases it). */
+  online?: OnlineSource;
+}
+
+/** Where a session stands: what a checkpoint saves besides the tensors. */
+export interface Position {
+  /** The last step done (applied or skipped). */
+  step: number;
+  /** Micro-batches consumed (fixes the data position). */
+  consumed: number;
+  /** Steps skipped so far, by reason. */
+  skipped: Record<string, number>;
+  /** The algorithm's running state (e.g. BCO's δ). */
+  algorithmState: Record<string, number>;
+}
+
+/** How one optimizer step went. */
+export interface StepReport {
+  /** The step's number. */
+  at: number;
+  /** Why the step was skipped (`no_judged_pair`, `nonfinite_loss`), or null when applied. */
+  skipped: string | null;
+  /** Warnings for the user (a skipped step, a judge failing on most pairs). */
+  warnings: string[];
+  /** Online losses: the generated pairs and verdicts, as JSON lines for samples.jsonl. */
+  records: string;
+}
+
+/** Sums since the last {@link Session.takeRow} (HF logs the window's mean). */
+interface Window {
+  steps: number;
+  sums: Record<string, number>;
+  tokens: number;
+  examples: number;
+  start: number;
+}
+
+/** The scalar input LoRA dropout masks derive from (see {@link dropoutSeed}). */
+const DROPOUT_SEED = "lora_dropout_seed";
+
+/**
+ * The dropout seed of the micro-batch after `consumed` ones: a function of (seed, data position)
+ * only, so a resumed run draws the same masks; small enough to be exact in float32.
+ */
+const dropoutSeed = (seed: number, consumed: number) => ((seed % 97) * 100003 + consumed) % 2 ** 24;
+
+/** Names of the eval program's per-sequence outputs (beside the loss's scalar metrics). */
+const SEQ_LOGPS = "sequence/logps", SEQ_COUNTS = "sequence/counts";
+
+/** One training run in memory: compiled programs, batch order, position and log window. */
+export class Session {
+  /** Micro-batches per epoch. */
+  readonly perEpoch: number;
+  /** Total steps and the learning-rate schedule. */
+  readonly schedule: Schedule;
+  /** Steps this session applied (not skipped). */
+  applied = 0;
+  #position: Position;
+  #order: Iterator<{ epoch: number; indices: number[] }>;
+  #window: Window = newWindow();
+  #generator: Generator | null = null;
+
+  private constructor(
+    readonly inputs: SessionInputs,
+    readonly config: TrainConfig,
+    readonly algorithm: Algorithm,
+    private readonly graph: StepGraph,
+    private readonly trainStep: TrainStep,
+    private readonly evalProgram: Program,
+    private readonly reference: Reference | null,
+    position: Position,
+  ) {
+    this.#position = position;
+    this.perEpoch = batchesPerEpoch(inputs.data.train, config.per_device_train_batch_size);
+    this.schedule = scheduleOf(config, this.perEpoch);
+    this.#order = microBatches(inputs.data.train, {
+      batchSize: config.per_device_train_batch_size,
+      seed: config.seed,
+      groupByLength: config.train_sampling_strategy === "group_by_length",
+      padTokenId: inputs.tokenizer.padTokenId,
+    }, position.consumed);
+  }
+
+  /**
+   * Compiles the train step and the evaluation program (and the reference model, for losses that
+   * need one) and loads the starting parameters, or a saved state with its position.
+   *
+   * @param inputs Tokenizer, policy, examples, reference weights, online pair source.
+   * @param resolved The resolved config and its algorithm.
+   * @param options `device`; `cache`: reference log-probs already known (on disk for the CLI, in
+   *   memory for the page); `state`: a checkpoint's tensors and position to resume from.
+   * @returns The session, before its next step.
+   */
+  static async create(
+    inputs: SessionInputs,
+    resolved: Pick<Resolved, "config" | "algorithm">,
+    options: {
+      device: Device;
+      cache: RefLogpCache;
+      state?: { tensors: TrainState; position: Position };
+    },
+  ): Promise<Session> {
+    const { config, algorithm } = resolved;
+    const hp = hyperparameters(resolved);
+    const { policy, data } = inputs;
+    // LoRA dropout masks derive from a fed seed; evaluation uses a graph without dropout.
+    const lora = policy.model.lora;
+    const dropout = (lora?.dropout ?? 0) > 0;
+    const stepGraph = (training: boolean) =>
+      buildStepGraph(policy.config, {
+        algorithm,
+        hp,
+        kind: data.kind,
+        model: training && dropout
+          ? { ...policy.model, lora: { ...lora!, dropoutSeed: input(DROPOUT_SEED, []) } }
+          : policy.model,
+      });
+    const graph = stepGraph(true);
+    if (graph.withKl && config.per_device_train_batch_size === 1) {
+      console.error("Warning: batch size 1 gives KTO no mismatched pair: its KL point z is 0");
+    }
+    const step = await TrainStep.create({
+      loss: graph.loss,
+      params: graph.model.params,
+      metrics: graph.metrics,
+      optimizer: optimizerOf(config),
+      maxGradNorm: config.max_grad_norm,
+      device: options.device,
+      cacheDir: defaultCacheDir(),
+    });
+    const position = startingPoint(step, { inputs, algorithm, state: options.state });
+    // Every later program runs where the step landed ("auto" decides once).
+    const where = { device: step.device };
+    const evalGraph = dropout ? stepGraph(false) : graph;
+    const evalProgram = await Program.compile({
+      loss: evalGraph.loss,
+      ...evalGraph.metrics,
+      [SEQ_LOGPS]: evalGraph.perSequence.logps,
+      [SEQ_COUNTS]: evalGraph.perSequence.counts,
+    }, where);
+    const ref = inputs.reference;
+    if (algorithm.needsReference && !ref) {
+      throw new Error(`Loss "${algorithm.name}" needs a reference model: pass its weights`);
+    }
+    const reference = algorithm.needsReference
+      ? await Reference.create(ref!.config, ref!.weights, {
+        ...where,
+        cache: options.cache,
+        precision: policy.model.precision,
+      })
+      : null;
+    return new Session(inputs, config, algorithm, graph, step, evalProgram, reference, position);
+  }
+
+  /** Where the run stands (a copy). */
+  get position(): Position {
+    const p = this.#position;
+    return { ...p, skipped: { ...p.skipped }, algorithmState: { ...p.algorithmState } };
+  }
+
+  /** Where the step runs. */
+  get device(): ResolvedDevice {
+    return this.trainStep.device;
+  }
+
+  /** Reference log-probs computed by this session (0 when all came from the cache). */
+  get referenceComputed(): number {
+    return this.reference?.computed ?? 0;
+  }
+
+  /**
+   * The next optimizer step: `gradient_accumulation_steps` micro-batches of the seeded order, one
+   * update, its metrics added to the log window. A step the judge decided no pair for
+   * (`no_judged_pair`), or with a non-finite loss or gradient (`nonfinite_loss`), is counted as
+   * skipped.
+   *
+   * @returns The step's number, skip reason, warnings and online records.
+   */
+  async step(): Promise<StepReport> {
+    const position = this.#position;
+    const at = ++position.step;
+    const micro: Record<string, Feed>[] = [];
+    for (let k = 0; k < this.config.gradient_accumulation_steps; k++) {
+      const next = this.#order.next().value!;
+      const made = await this.#batch(this.inputs.data.train, next.indices, "train", at);
+      position.consumed++;
+      if (!made) continue;
+      const seed: Record<string, number> = this.trainStep.dataInputs.includes(DROPOUT_SEED)
+        ? { [DROPOUT_SEED]: dropoutSeed(this.config.seed, position.consumed) }
+        : {};
+      micro.push(pickFeeds(this.trainStep.dataInputs, { ...made.feeds, ...seed }));
+      this.#window.tokens += made.tokens;
+      this.#window.examples += made.examples;
+    }
+    const online = this.inputs.online;
+    const report: StepReport = {
+      at,
+      skipped: null,
+      warnings: [],
+      records: online?.takeRecords() ?? "",
+    };
+    const judging = online?.endStep();
+    if (judging) report.warnings.push(`step ${at}: ${judging}`);
+    const skip = (reason: string, why: string) => {
+      position.skipped[reason] = (position.skipped[reason] ?? 0) + 1;
+      report.warnings.push(`step ${at} skipped: ${why}`);
+      return { ...report, skipped: reason };
+    };
+    if (micro.length === 0) return skip("no_judged_pair", "the judge decided no pair");
+    const lr = learningRate(this.schedule, at - 1);
+    const result = await this.trainStep.step(micro, { lr });
+    if (result.skipped) return skip("nonfinite_loss", "loss or gradient not finite");
+    this.applied++;
+    if (this.algorithm.state) {
+      position.algorithmState = this.algorithm.state.update(
+        position.algorithmState,
+        result.metrics,
+      );
+    }
+    const window = this.#window;
+    window.steps++;
+    const values = {
+      loss: result.loss,
+      ...result.metrics,
+      grad_norm: result.gradNorm,
+      learning_rate: lr,
+    };
+    for (const [k, v] of Object.entries(values)) window.sums[k] = (window.sums[k] ?? 0) + v;
+    return report;
+  }
+
+  /**
+   * The log row of the steps since the last call, as HF's Trainer logs it: the mean of every
+   * metric, throughput, the epoch and the skip counts (a window whose every step was skipped
+   * has those alone, no loss); then a new window.
+   *
+   * @returns The row, at the current step.
+   */
+  takeRow(): MetricsRow {
+    const window = this.#window;
+    const { step, consumed, skipped } = this.#position;
+    const seconds = (performance.now() - window.start) / 1000;
+    const means: Record<string, number> = {};
+    for (const [k, v] of Object.entries(window.sums)) means[k] = v / Math.max(1, window.steps);
+    const counts = Object.entries(skipped).map(([k, n]) => [`skipped/${k}`, n]);
+    this.#window = newWindow();
+    return {
+      step,
+      epoch: consumed / this.perEpoch,
+      ...means,
+      ...(window.steps > 0
+        ? { tokens_per_s: window.tokens / seconds, samples_per_s: window.examples / seconds }
+        : {}),
+      "skipped/steps": Object.values(skipped).reduce((a, b) => a + b, 0),
+      ...Object.fromEntries(counts),
+      ...this.inputs.online?.takeMetrics(),
+    };
+  }
+
+  /**
+   * Held-out metrics of the current policy at the current step, over at most `eval_samples`
+   * examples: the loss's own metrics (means over examples) as `eval/*`, and
+   * `eval/pairwise_accuracy`, the one figure every loss shares.
+   *
+   * @returns The row, or null when there is nothing to evaluate (no held-out examples, or
+   *   `eval_strategy` no).
+   */
+  async evaluate(): Promise<MetricsRow | null> {
+    const examples = this.inputs.data.eval;
+    const n = Math.min(examples.length, this.config.eval_samples);
+    if (n === 0 || this.config.eval_strategy === "no") return null;
+    const size = this.config.per_device_eval_batch_size;
+    const sums: Record<string, number> = {};
+    const tally = new PairwiseTally();
+    const params = this.trainStep.paramFeeds();
+    const names = this.evalProgram.inputs.map((spec) => spec.name);
+    for (let start = 0; start < n; start += size) {
+      const indices = [...Array(Math.min(size, n - start)).keys()].map((i) => start + i);
+      const made = await this.#batch(examples, indices, "eval");
+      if (!made) continue;
+      const out = await this.evalProgram.run(pickFeeds(names, { ...made.feeds, ...params }));
+      const { [SEQ_LOGPS]: logps, [SEQ_COUNTS]: counts, ...metrics } = out;
+      for (const [k, v] of Object.entries(metrics)) {
+        sums[k] = (sums[k] ?? 0) + Number(v.data[0]) * indices.length;
+      }
+      tallyPairs(tally, indices.map((i) => examples[i]), {
+        logps: logps.data,
+        counts: counts.data,
+        reference: made.reference,
+      });
+    }
+    const row: MetricsRow = { step: this.#position.step };
+    for (const [k, v] of Object.entries(sums)) row[`eval/${k}`] = v / n;
+    const accuracy = tally.accuracy();
+    if (!Number.isNaN(accuracy)) row["eval/pairwise_accuracy"] = accuracy;
+    return row;
+  }
+
+  /**
+   * Greedy completions of the first `n` held-out prompts under the current policy.
+   *
+   * @param n Prompts.
+   * @param options `maxNewTokens`: completion length limit.
+   * @returns Prompt and completion texts.
+   */
+  async sample(
+    n: number,
+    options: { maxNewTokens: number },
+  ): Promise<{ prompt: string; completion: string }[]> {
+    const { tokenizer, policy, online } = this.inputs;
+    const { frozen, lora } = policy.model;
+    this.#generator ??= online?.generator ?? await Generator.create(policy.config, {
+      device: this.device,
+      model: lora ? { frozen, lora } : undefined,
+    });
+    const prompts = this.inputs.data.eval.slice(0, n).map((e) => e.promptIds);
+    const outs = await this.#generator.generate(this.trainStep.paramFeeds(), prompts, {
+      max_new_tokens: options.maxNewTokens,
+      eos_token_id: [...tokenizer.stopTokenIds],
+      pad_token_id: tokenizer.padTokenId,
+    });
+    return outs.map((ids, i) => ({
+      prompt: tokenizer.decode(prompts[i]),
+      completion: tokenizer.decode(ids, { skipSpecialTokens: true }),
+    }));
+  }
+
+  /**
+   * The current parameters (and optimizer state), for a checkpoint.
+   *
+   * @returns The state, read back from where it lives.
+   */
+  async readState(): Promise<TrainState> {
+    return await this.trainStep.readState();
+  }
+
+  /**
+   * The current parameters as feeds of another program (e.g. a scorer) on the same device.
+   *
+   * @returns Parameters by graph-input name.
+   */
+  paramFeeds(): Record<string, Feed> {
+    return this.trainStep.paramFeeds();
+  }
+
+  /** Frees every compiled program (the online source's generator too). */
+  async release(): Promise<void> {
+    const online = this.inputs.online;
+    await Promise.all([
+      this.trainStep.release(),
+      this.evalProgram.release(),
+      this.reference?.program.release(),
+      online?.release(),
+    ]);
+    if (this.#generator !== online?.generator) await this.#generator?.release();
+  }
+
+  /**
+   * Feeds of one micro-batch of `examples` (for online losses: of pairs generated from their
+   * prompts and judged, or null when the judge decided none), with reference log-probs.
+   */
+  async #batch(examples: TokenizedExample[], indices: number[], split: "train" | "eval", at = 0) {
+    const online = split === "train" ? this.inputs.online : undefined;
+    const batch = online
+      ? await online.batch(examples, indices, {
+        weights: this.trainStep.paramFeeds(),
+        seed: this.config.seed + at,
+        step: at,
+      })
+      : makeBatch(examples, indices, {
+        withKl: this.graph.withKl,
+        padTokenId: this.inputs.tokenizer.padTokenId,
+      });
+    if (!batch) return null;
+    const { groups } = this.graph;
+    const reference = this.reference
+      ? await this.reference.logps(batch, groups, online ? null : split)
+      : undefined;
+    const state = this.#position.algorithmState;
+    return {
+      feeds: batchFeeds(batch, { groups, reference, state }),
+      reference,
+      tokens: batch.attentionMask.reduce((a, b) => a + b, 0),
+      examples: batch.shape[0] / groups,
+    };
+  }
+}
+
+/** Loads the starting parameters into `step`, or a saved state; the position it stands at. */
+function startingPoint(
+  step: TrainStep,
+  from: {
+    inputs: SessionInputs;
+    algorithm: Algorithm;
+    state?: { tensors: TrainState; position: Position };
+  },
+): Position {
+  if (from.state) {
+    step.loadState(from.state.tensors);
+    const p = from.state.position;
+    return { ...p, skipped: { ...p.skipped }, algorithmState: { ...p.algorithmState } };
+  }
+  if (!from.inputs.params) throw new Error("Missing starting parameters: pass params or a state");
+  step.setParams(from.inputs.params);
+  return {
+    step: 0,
+    consumed: 0,
+    skipped: {},
+    algorithmState: { ...from.algorithm.state?.initial },
+  };
+}
+
+/** Adds a batch's completions (row-group 0, and 1 for pairs) to the pairwise tally. */
+function tallyPairs(
+  tally: PairwiseTally,
+  examples: TokenizedExample[],
+  seq: { logps: ArrayLike<unknown>; counts: ArrayLike<unknown>; reference?: Float32Array },
+): void {
+  const B = examples.length;
+  const at = (i: number) => ({
+    logp: Number(seq.logps[i]),
+    count: Number(seq.counts[i]),
+    ref: seq.reference ? seq.reference[i] : undefined,
+  });
+  examples.forEach((e, b) => {
+    if (e.kind === "paired") {
+      tally.add(e.row, true, at(b));
+      tally.add(e.row, false, at(B + b));
+    } else {
+      tally.add(e.row, e.label, at(b));
+    }
+  });
+}
+
+function newWindow(): Window {
+  return { steps: 0, sums: {}, tokens: 0, examples: 0, start: performance.now() };
+}
