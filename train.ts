@@ -24,7 +24,7 @@
  */
 import { join } from "node:path";
 import type { Algorithm } from "./algorithms/mod.ts";
-import { parseDevice } from "./runtime/mod.ts";
+import { defaultCacheDir, parseDevice } from "./runtime/mod.ts";
 import { mergeAdapterFolder } from "./merge.ts";
 import { batchesPerEpoch } from "./trainer/batches.ts";
 import {
@@ -248,6 +248,7 @@ async function setup(
     settings,
     {
       device,
+      cacheDir: defaultCacheDir(),
       cache: reference?.cache ?? RefLogpCache.memory(),
       state: saved
         ? { tensors: saved.state, position: { skipped: {}, ...saved.position } }

@@ -76,7 +76,7 @@ const run = await PageRun.create({
   }),
 });
 const native: number[] = [];
-for (let i = 0; i < steps; i++) native.push((await run.trainStep()).step_ms);
+for (let i = 0; i < steps; i++) native.push((await run.advance()).row.step_ms);
 await run.release();
 
 const wasm = median(page.times.slice(warmup)), cpu = median(native.slice(warmup));

@@ -138,3 +138,35 @@ export function tokenizerFromJson(files: TokenizerFiles): Tokenizer {
     tokenText,
   };
 }
+
+/**
+ * {@linkcode tokenizerFromJson} from the files' texts by name, as fetched or uploaded.
+ *
+ * @param texts `tokenizer.json`, `tokenizer_config.json` and, when the model has them,
+ *   `chat_template.jinja` and `generation_config.json`, by file name.
+ * @param modelConfig The model's `config.json`, parsed.
+ * @returns The tokenizer.
+ * @example
+ * ```ts
+ * import { tokenizerFromTexts } from "./tokenizer_json.ts";
+ * const texts = Object.fromEntries(["tokenizer.json", "tokenizer_config.json"].map((f) =>
+ *   [f, Deno.readTextFileSync(`model/tiny/${f}`)]
+ * ));
+ * if (tokenizerFromTexts(texts).decode(tokenizerFromTexts(texts).encode("hi")) !== "hi") {
+ *   throw new Error("unexpected");
+ * }
+ * ```
+ */
+export function tokenizerFromTexts(
+  texts: Record<string, string>,
+  modelConfig?: Record<string, unknown>,
+): Tokenizer {
+  const json = (name: string) => texts[name] === undefined ? undefined : JSON.parse(texts[name]);
+  return tokenizerFromJson({
+    tokenizer: json("tokenizer.json"),
+    config: json("tokenizer_config.json"),
+    chatTemplateJinja: texts["chat_template.jinja"],
+    generationConfig: json("generation_config.json"),
+    modelConfig,
+  });
+}

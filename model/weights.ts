@@ -8,7 +8,7 @@
 import type { HostTensor, StoredTensor } from "../graph/mod.ts";
 import { bf16ToF32, f16ToF32 } from "./_dtype.ts";
 import type { ModelConfig } from "./config.ts";
-import { readSafetensors, readSafetensorsLayout } from "./safetensors.ts";
+import { parseSafetensors, readSafetensors, readSafetensorsLayout } from "./safetensors.ts";
 
 /**
  * The HF names and shapes of every weight of `config`'s model, in a stable order (embeddings,
@@ -82,6 +82,41 @@ export function toFloat32(t: HostTensor): HostTensor {
     default:
       throw new Error(`Cannot convert ${t.dtype} weights to float32`);
   }
+}
+
+/**
+ * float32 weights by HF name from a `model.safetensors` file's bytes (fetched or uploaded; no file
+ * system), checked against `config`'s architecture.
+ *
+ * @param bytes The file's bytes.
+ * @param config The model config.
+ * @returns Every weight of the architecture, as float32.
+ * @example
+ * ```ts
+ * import { parseConfig } from "./config.ts";
+ * import { weightsFromBytes } from "./weights.ts";
+ * const c = parseConfig(JSON.parse(Deno.readTextFileSync("model/tiny/config.json")));
+ * const w = weightsFromBytes(Deno.readFileSync("model/tiny/model.safetensors"), c);
+ * if (w["model.norm.weight"].dtype !== "float32") throw new Error("unexpected");
+ * ```
+ */
+export function weightsFromBytes(
+  bytes: Uint8Array,
+  config: ModelConfig,
+): Record<string, HostTensor> {
+  const { tensors } = parseSafetensors(bytes, "model.safetensors");
+  const out: Record<string, HostTensor> = {};
+  for (const [name, shape] of Object.entries(weightShapes(config))) {
+    const t = tensors[name];
+    if (!t) throw new Error(`Missing weight "${name}" in model.safetensors`);
+    if (t.shape.join() !== shape.join()) {
+      throw new Error(
+        `Weight "${name}" has shape [${t.shape}] in model.safetensors: expected [${shape}]`,
+      );
+    }
+    out[name] = toFloat32(t);
+  }
+  return out;
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -9,11 +9,11 @@ import { batchIndices, collate, exampleLength } from "../data/batch.ts";
 import type { Batch, TokenizedExample, UnpairedExample } from "../data/types.ts";
 import type { HostTensor, Precision, StoredTensor } from "../graph/mod.ts";
 import type { Device } from "../runtime/mod.ts";
-import { input } from "../graph/mod.ts";
 import { Program } from "../runtime/mod.ts";
 import type { ModelConfig } from "../model/config.ts";
 import { buildCausalLM } from "../model/decoder.ts";
 import { sequenceLogps } from "../model/logprobs.ts";
+import { input } from "../graph/mod.ts";
 import { FEEDS } from "./step_graph.ts";
 import type { RefLogpCache } from "./ref_cache.ts";
 
@@ -135,10 +135,19 @@ export function pickFeeds<T>(names: string[], feeds: Record<string, T>): Record<
 export class Reference {
   computed = 0;
 
-  private constructor(readonly program: Program, readonly cache: RefLogpCache) {}
+  private constructor(
+    readonly program: Program,
+    readonly cache: RefLogpCache,
+    /** Weights fed with every batch (in-memory ones; see {@link Reference.create}). */
+    private readonly weights: Record<string, HostTensor>,
+  ) {}
 
   /**
-   * Compiles the reference model with its weights as constants.
+   * Compiles the reference model. Weights that lie in checkpoint files are built in as
+   * constants (mapped by onnxruntime, never read into JavaScript); weights in memory (the page's)
+   * are fed as inputs, as the policy's are, because onnxruntime rewrites in-memory constants
+   * (prepacking, folding) into kernels that round differently: fed, they give the policy's
+   * log-probs bit for bit at step 0, as the file-mapped ones do.
    *
    * @param config Architecture.
    * @param weights Frozen weights (in memory, or where they lie in the checkpoint files).
@@ -150,14 +159,17 @@ export class Reference {
     weights: Record<string, HostTensor | StoredTensor>,
     options: { device: Device; cache: RefLogpCache; precision?: Precision },
   ): Promise<Reference> {
-    const model = buildCausalLM(config, { frozen: weights, precision: options.precision });
+    const inMemory = Object.values(weights).every((w) => !("file" in w));
+    const { precision } = options;
+    const model = buildCausalLM(config, inMemory ? { precision } : { frozen: weights, precision });
     const lp = sequenceLogps(model, {
       inputIds: input(FEEDS.inputIds, ["N", "T"], "int32"),
       attentionMask: input(FEEDS.attentionMask, ["N", "T"]),
       completionMask: input(FEEDS.completionMask, ["N", "T"]),
     });
     const program = await Program.compile({ logps: lp.sum }, { device: options.device });
-    return new Reference(program, options.cache);
+    const fed = inMemory ? weights as Record<string, HostTensor> : {};
+    return new Reference(program, options.cache, fed);
   }
 
   /**
@@ -175,7 +187,7 @@ export class Reference {
     }
     const feeds = batchFeeds(batch, { groups });
     const names = this.program.inputs.map((spec) => spec.name);
-    const { logps } = await this.program.run(pickFeeds(names, feeds));
+    const { logps } = await this.program.run(pickFeeds(names, { ...feeds, ...this.weights }));
     const values = logps.data as Float32Array;
     this.computed += B;
     keys.forEach((k, b) =>

@@ -21,7 +21,6 @@ import type { CausalLMOptions } from "../model/decoder.ts";
 import { Generator } from "../model/generate.ts";
 import type { Tokenizer } from "../model/tokenizer.ts";
 import {
-  defaultCacheDir,
   type Device,
   type Feed,
   Program,
@@ -148,7 +147,8 @@ export class Session {
    * @param inputs Tokenizer, policy, examples, reference weights, online pair source.
    * @param resolved The resolved config and its algorithm.
    * @param options `device`; `cache`: reference log-probs already known (on disk for the CLI, in
-   *   memory for the page); `state`: a checkpoint's tensors and position to resume from.
+   *   memory for the page); `state`: a checkpoint's tensors and position to resume from;
+   *   `cacheDir`: where onnxruntime's optimized step is kept between runs (none in the page).
    * @returns The session, before its next step.
    */
   static async create(
@@ -158,6 +158,7 @@ export class Session {
       device: Device;
       cache: RefLogpCache;
       state?: { tensors: TrainState; position: Position };
+      cacheDir?: string;
     },
   ): Promise<Session> {
     const { config, algorithm } = resolved;
@@ -186,7 +187,7 @@ export class Session {
       optimizer: optimizerOf(config),
       maxGradNorm: config.max_grad_norm,
       device: options.device,
-      cacheDir: defaultCacheDir(),
+      cacheDir: options.cacheDir,
     });
     const position = startingPoint(step, { inputs, algorithm, state: options.state });
     // Every later program runs where the step landed ("auto" decides once).

@@ -124,7 +124,7 @@ async function start(): Promise<void> {
     settings: resolveConfig({ yaml: tinyYaml, yamlName: CONFIG, cli }),
   });
   state.threads = webThreads();
-  state.provider = run.step.device === "webgpu" ? "WebGPU" : "WASM";
+  state.provider = run.session.device === "webgpu" ? "WebGPU" : "WASM";
   $("provider").textContent = state.provider === "WebGPU"
     ? "WebGPU"
     : `WASM, ${state.threads} thread${state.threads === 1 ? "" : "s"}` +
@@ -133,7 +133,7 @@ async function start(): Promise<void> {
   $("data").textContent = `${data.train.length} train / ${data.eval.length} held-out examples`;
   state.skipped = data.skips.summary(data.train.length + data.eval.length);
   $("skips").textContent = state.skipped;
-  await evaluate();
+  await showEvaluation(await run.session.evaluate());
   paused = false;
   await loop();
 }
@@ -144,18 +144,16 @@ async function loop(): Promise<void> {
   startButton.disabled = true;
   pauseButton.disabled = false;
   downloadButton.disabled = true;
-  const total = current.schedule.total;
-  const evalSteps = current.settings.config.eval_steps;
+  const total = current.session.schedule.total;
   while (!paused && current.stepCount < total) {
-    const row = await current.trainStep();
+    const { row, evaluation } = await current.advance();
     state.rows.push(row);
-    const at = current.stepCount;
+    const loss = row.loss === undefined ? "skipped" : `loss ${row.loss.toFixed(4)}`;
     setStatus(
       "training",
-      `Step ${at} / ${total} · ` +
-        `loss ${row.loss.toFixed(4)} · ${row.step_ms.toFixed(0)} ms/step`,
+      `Step ${current.stepCount} / ${total} · ${loss} · ${row.step_ms.toFixed(0)} ms/step`,
     );
-    if ((evalSteps > 0 && at % evalSteps === 0) || at === total) await evaluate();
+    if (evaluation) await showEvaluation(evaluation);
     draw();
     // onnxruntime-web's WASM runs resolve without leaving the task: end it so the page repaints
     // and the Pause button is heard (a message, unlike a timer or a frame, is not throttled or
@@ -174,11 +172,13 @@ async function loop(): Promise<void> {
   downloadButton.disabled = false;
 }
 
-async function evaluate(): Promise<void> {
+/** Shows an evaluation row with the held-out scores and samples of the current policy. */
+async function showEvaluation(row: MetricsRow | null): Promise<void> {
   const current = run!;
-  state.evals.push(await current.evaluate());
+  if (row) state.evals.push(row);
   state.heldOut = await current.heldOutScores(4);
-  for (const s of await current.samples(2)) state.samples.push({ step: current.stepCount, ...s });
+  const samples = await current.session.sample(2, { maxNewTokens: 32 });
+  for (const s of samples) state.samples.push({ step: current.stepCount, ...s });
   draw();
 }
 
@@ -191,7 +191,7 @@ async function download(): Promise<void> {
   );
   const link = document.createElement("a");
   link.href = url;
-  link.download = `tiny-${run!.algorithm.name}-step${run!.stepCount}.zip`;
+  link.download = `tiny-${run!.settings.algorithm.name}-step${run!.stepCount}.zip`;
   link.click();
   setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }

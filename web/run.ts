@@ -1,47 +1,34 @@
 /**
- * One training run of the browser page, built from bytes and text only (no file system): the
- * model from its config.json and safetensors bytes, the tokenizer from its JSON files, the rows
- * from an uploaded or embedded JSONL, and the same step graph, reference, schedule and batch order
- * as `deno task train`, on whatever runtime `Program.compile` picks (onnxruntime-web in a browser,
- * the native backend on Deno, which is how the tests check this file without a browser).
- *
- * Its settings are a config resolved by `trainer/config.ts` exactly as `deno task train` resolves
- * one (the page passes `configs/tiny.yaml` and the values its controls set), read through the
- * same `trainer/run_config.ts`.
+ * The page's shell around the {@linkcode Session} `deno task train` drives: inputs from bytes and
+ * text only (config.json, safetensors, tokenizer JSON, an uploaded or embedded JSONL), then the
+ * same steps, batch order, evaluation and metrics as the CLI, on whatever runtime
+ * `Program.compile` picks (onnxruntime-web in a browser; the native backend on Deno, which is how
+ * the tests check this file). Its settings are a config resolved by `trainer/config.ts` as the
+ * CLI resolves one (`configs/tiny.yaml` under the controls' values). The page adds held-out
+ * scores as `deno task score` prints them, and the checkpoint as a zip.
  *
  * @module
  */
 import { zipSync } from "fflate";
-import type { Algorithm } from "../algorithms/types.ts";
 import { collate } from "../data/batch.ts";
 import { type PreparedData, prepareRows } from "../data/dataset.ts";
 import { rowsFromText } from "../data/sources.ts";
 import type { Row } from "../data/types.ts";
-import { input } from "../graph/mod.ts";
-import type { HostTensor } from "../graph/tensor.ts";
 import { type ModelConfig, parseConfig } from "../model/config.ts";
 import { buildCausalLM } from "../model/decoder.ts";
-import { Generator } from "../model/generate.ts";
 import { sequenceLogps } from "../model/logprobs.ts";
-import { parseSafetensors } from "../model/safetensors.ts";
+import { input } from "../graph/mod.ts";
 import { modelFiles } from "../model/save.ts";
-import type { Tokenizer } from "../model/tokenizer.ts";
-import { tokenizerFromJson } from "../model/tokenizer_json.ts";
-import { toFloat32, weightShapes } from "../model/weights.ts";
-import { type Feed, parseDevice, Program, TrainStep } from "../runtime/mod.ts";
-import {
-  batchesPerEpoch,
-  batchFeeds,
-  makeBatch,
-  microBatches,
-  pickFeeds,
-  Reference,
-} from "../trainer/batches.ts";
-import { hyperparameters, type Resolved } from "../trainer/config.ts";
+import { tokenizerFromTexts } from "../model/tokenizer_json.ts";
+import { weightsFromBytes } from "../model/weights.ts";
+import { parseDevice, Program } from "../runtime/mod.ts";
+import type { Resolved } from "../trainer/config.ts";
+import type { MetricsRow } from "../trainer/log.ts";
 import { RefLogpCache } from "../trainer/ref_cache.ts";
-import { dataConfigOf, optimizerOf, scheduleOf } from "../trainer/run_config.ts";
-import { learningRate, type Schedule } from "../trainer/schedule.ts";
-import { buildStepGraph, type StepGraph } from "../trainer/step_graph.ts";
+import { dataConfigOf } from "../trainer/run_config.ts";
+import { Session } from "../trainer/session.ts";
+
+export type { MetricsRow };
 
 /** A model's files, as fetched or uploaded. */
 export interface ModelFiles {
@@ -52,9 +39,6 @@ export interface ModelFiles {
   /** Tokenizer files by name (`tokenizer.json`, `tokenizer_config.json`, ...), as text. */
   tokenizer: Record<string, string>;
 }
-
-/** One logged row: TRL's metric names, `eval/` prefixed for held-out ones. */
-export type MetricsRow = Record<string, number>;
 
 /** Summed completion log-probs of one held-out pair under the current policy. */
 export interface HeldOutScore {
@@ -68,37 +52,20 @@ export interface HeldOutScore {
 
 /** A training run in the page. */
 export class PageRun {
-  #order: ReturnType<typeof microBatches>;
-  #generator?: Promise<Generator>;
-  /** The algorithm's running state (e.g. BCO's δ), updated after each step as in train.ts. */
-  #algorithmState: Record<string, number>;
-
   private constructor(
     /** The resolved config (`configs/tiny.yaml` and the page's controls). */
     readonly settings: Resolved,
     readonly config: ModelConfig,
-    readonly tokenizer: Tokenizer,
     readonly data: PreparedData,
     readonly rows: Row[],
-    readonly schedule: Schedule,
+    /** The run core: step, evaluation, samples. */
+    readonly session: Session,
     private readonly files: ModelFiles,
-    private readonly graph: StepGraph,
-    readonly step: TrainStep,
-    private readonly evalProgram: Program,
     private readonly scorer: Program,
-    private readonly reference: Reference | null,
-  ) {
-    this.#algorithmState = { ...(settings.algorithm.state?.initial ?? {}) };
-    this.#order = microBatches(data.train, {
-      batchSize: settings.config.per_device_train_batch_size,
-      seed: settings.config.seed,
-      groupByLength: settings.config.train_sampling_strategy === "group_by_length",
-      padTokenId: tokenizer.padTokenId,
-    });
-  }
+  ) {}
 
   /**
-   * Prepares the data and compiles the step, evaluation and scoring graphs.
+   * Prepares the data and compiles the session and the scoring graph.
    *
    * @param model The model's files.
    * @param options `data`: the JSONL text and its file name; `settings`: the resolved config
@@ -116,132 +83,66 @@ export class PageRun {
         `Loss "${algorithm.name}" needs a judge: the page trains offline losses only`,
       );
     }
-    if (run.use_peft || run.gradient_accumulation_steps !== 1) {
-      throw new Error(
-        "The page trains every weight with one micro-batch per step: " +
-          "set use_peft false and gradient_accumulation_steps 1",
-      );
+    if (run.use_peft) {
+      throw new Error("The page trains every weight (its zip is a full model): set use_peft false");
     }
     if (run.bf16) {
       // Browsers have no bf16 arithmetic: the page would only emulate it, slower than float32.
       throw new Error("The page trains in float32: set bf16 false (bf16 runs on --device cuda)");
     }
     const config = parseConfig(model.config);
-    const weights = readWeights(model.weights, config);
-    const json = (name: string) => {
-      const text = model.tokenizer[name];
-      return text === undefined ? undefined : JSON.parse(text);
-    };
-    const tokenizer = tokenizerFromJson({
-      tokenizer: json("tokenizer.json"),
-      config: json("tokenizer_config.json"),
-      chatTemplateJinja: model.tokenizer["chat_template.jinja"],
-      generationConfig: json("generation_config.json"),
-      modelConfig: model.config,
-    });
+    const weights = weightsFromBytes(model.weights, config);
+    const tokenizer = tokenizerFromTexts(model.tokenizer, model.config);
     const kind = algorithm.data === "both" ? "unpaired" : algorithm.data;
     const source = rowsFromText(options.data.text, options.data.name);
     const data = await prepareRows(source, dataConfigOf(run, options.data.name), {
       tokenizer,
       kind,
     });
-    const graph = buildStepGraph(config, { algorithm, hp: hyperparameters(settings), kind });
-    const step = await TrainStep.create({
-      loss: graph.loss,
-      params: graph.model.params,
-      metrics: graph.metrics,
-      optimizer: optimizerOf(run),
-      maxGradNorm: run.max_grad_norm,
-      device: parseDevice(run.use_cpu ? "cpu" : run.device),
-    });
-    step.setParams(weights);
-    // Every later program runs where the step landed ("auto" decides once).
-    const where = { device: step.device };
-    const evalProgram = await Program.compile({ loss: graph.loss, ...graph.metrics }, where);
-    const lm = buildCausalLM(config);
-    const lp = sequenceLogps(lm, {
+    const session = await Session.create(
+      {
+        tokenizer,
+        policy: { config, model: {} },
+        params: weights,
+        data,
+        reference: { config, weights },
+      },
+      settings,
+      {
+        device: parseDevice(run.use_cpu ? "cpu" : run.device),
+        cache: RefLogpCache.memory(),
+      },
+    );
+    // Where the step landed ("auto" decides once).
+    const lp = sequenceLogps(buildCausalLM(config), {
       inputIds: input("input_ids", ["N", "T"], "int64"),
       attentionMask: input("attention_mask", ["N", "T"]),
       completionMask: input("completion_mask", ["N", "T"]),
     });
-    const scorer = await Program.compile({ sum: lp.sum }, where);
-    const reference = algorithm.needsReference
-      ? await Reference.create(config, weights, { ...where, cache: RefLogpCache.memory() })
-      : null;
-    const perEpoch = batchesPerEpoch(data.train, run.per_device_train_batch_size);
-    return new PageRun(
-      settings,
-      config,
-      tokenizer,
-      data,
-      source.rows,
-      scheduleOf(run, perEpoch),
-      model,
-      graph,
-      step,
-      evalProgram,
-      scorer,
-      reference,
-    );
+    const scorer = await Program.compile({ sum: lp.sum }, { device: session.device });
+    return new PageRun(settings, config, data, source.rows, session, model, scorer);
   }
 
-  /** The loss. */
-  get algorithm(): Algorithm {
-    return this.settings.algorithm;
-  }
-
-  /** Optimizer steps taken. */
+  /** Steps done (applied or skipped). */
   get stepCount(): number {
-    return this.step.stepCount;
+    return this.session.position.step;
   }
 
   /**
-   * One optimizer step on the next micro-batch of the seeded order.
+   * The next optimizer step (`gradient_accumulation_steps` micro-batches of the seeded order),
+   * then the held-out evaluation when `eval_steps` or the last step says so, as `deno task train`
+   * does.
    *
-   * @returns Loss, metrics, gradient norm, learning rate and the step's wall time.
+   * @returns The step's log row (with its wall time, `step_ms`), and the evaluation row or null.
    */
-  async trainStep(): Promise<MetricsRow> {
+  async advance(): Promise<{ row: MetricsRow; evaluation: MetricsRow | null }> {
     const start = performance.now();
-    const { indices } = this.#order.next().value!;
-    const feeds = await this.#feeds("train", indices);
-    const lr = learningRate(this.schedule, this.step.stepCount);
-    const result = await this.step.step(pickFeeds(this.step.dataInputs, feeds), { lr });
-    if (!result.skipped && this.algorithm.state) {
-      this.#algorithmState = this.algorithm.state.update(this.#algorithmState, result.metrics);
-    }
-    return {
-      step: this.step.stepCount,
-      loss: result.loss,
-      ...result.metrics,
-      grad_norm: result.gradNorm,
-      learning_rate: lr,
-      skipped: result.skipped ? 1 : 0,
-      step_ms: performance.now() - start,
-    };
-  }
-
-  /**
-   * The loss and metrics on the held-out examples (at most `eval_samples`), averaged.
-   *
-   * @returns `eval/` metrics.
-   */
-  async evaluate(): Promise<MetricsRow> {
-    const n = Math.min(this.data.eval.length, this.settings.config.eval_samples);
-    const size = this.settings.config.per_device_eval_batch_size;
-    const sums: Record<string, number> = {};
-    const params = this.step.paramFeeds();
-    const names = this.evalProgram.inputs.map((spec) => spec.name);
-    for (let start = 0; start < n; start += size) {
-      const indices = [...Array(Math.min(size, n - start)).keys()].map((i) => start + i);
-      const feeds = await this.#feeds("eval", indices);
-      const out = await this.evalProgram.run(pickFeeds(names, { ...feeds, ...params }));
-      for (const [k, v] of Object.entries(out)) {
-        sums[k] = (sums[k] ?? 0) + (v.data[0] as number) * indices.length;
-      }
-    }
-    const row: MetricsRow = { step: this.step.stepCount };
-    for (const [k, v] of Object.entries(sums)) row[`eval/${k}`] = v / n;
-    return row;
+    const { at, warnings } = await this.session.step();
+    for (const warning of warnings) console.warn(`Warning: ${warning}`);
+    const row = { ...this.session.takeRow(), step_ms: performance.now() - start };
+    const every = this.settings.config.eval_steps;
+    const due = (every > 0 && at % every === 0) || at === this.session.schedule.total;
+    return { row, evaluation: due ? await this.session.evaluate() : null };
   }
 
   /**
@@ -255,10 +156,11 @@ export class PageRun {
   async heldOutScores(count = 4): Promise<HeldOutScore[]> {
     const examples = this.data.eval.slice(0, count);
     if (examples.some((e) => e.kind !== "paired")) return [];
-    const batch = collate(examples, { padTokenId: this.tokenizer.padTokenId, idsDtype: "int64" });
+    const { padTokenId } = this.session.inputs.tokenizer;
+    const batch = collate(examples, { padTokenId, idsDtype: "int64" });
     const { shape } = batch;
     const { sum } = await this.scorer.run({
-      ...this.step.paramFeeds(),
+      ...this.session.paramFeeds(),
       input_ids: { dtype: "int64", shape, data: batch.inputIds },
       attention_mask: { dtype: "float32", shape, data: batch.attentionMask },
       completion_mask: { dtype: "float32", shape, data: batch.completionMask },
@@ -271,34 +173,13 @@ export class PageRun {
   }
 
   /**
-   * Greedy completions of the first held-out prompts under the current policy.
-   *
-   * @param count Prompts.
-   * @returns Prompt and completion texts.
-   */
-  async samples(count = 2): Promise<{ prompt: string; completion: string }[]> {
-    this.#generator ??= Generator.create(this.config, { device: this.step.device });
-    const generator = await this.#generator;
-    const prompts = this.data.eval.slice(0, count).map((e) => e.promptIds);
-    const outs = await generator.generate(this.step.paramFeeds(), prompts, {
-      max_new_tokens: 32,
-      eos_token_id: [...this.tokenizer.stopTokenIds],
-      pad_token_id: this.tokenizer.padTokenId,
-    });
-    return outs.map((ids, i) => ({
-      prompt: this.tokenizer.decode(prompts[i]),
-      completion: this.tokenizer.decode(ids, { skipSpecialTokens: true }),
-    }));
-  }
-
-  /**
    * The current policy as a Hugging Face checkpoint: config.json, model.safetensors (float32) and
    * the tokenizer files, zipped (one folder, loadable by `deno task score --model` once unzipped).
    *
    * @returns The zip file's bytes.
    */
   async checkpointZip(): Promise<Uint8Array> {
-    const { params } = await this.step.readState();
+    const { params } = await this.session.readState();
     const files: Record<string, Uint8Array> = modelFiles({ config: this.config, weights: params });
     for (const [name, text] of Object.entries(this.files.tokenizer)) {
       files[name] = new TextEncoder().encode(text);
@@ -308,42 +189,6 @@ export class PageRun {
 
   /** Frees every session. */
   async release(): Promise<void> {
-    await Promise.all([
-      this.step.release(),
-      this.evalProgram.release(),
-      this.scorer.release(),
-      this.reference?.program.release(),
-      this.#generator?.then((g) => g.release()),
-    ]);
+    await Promise.all([this.session.release(), this.scorer.release()]);
   }
-
-  /** Step-graph feeds of examples `indices` of a split, with reference log-probs. */
-  async #feeds(split: "train" | "eval", indices: number[]): Promise<Record<string, Feed>> {
-    const examples = split === "train" ? this.data.train : this.data.eval;
-    const batch = makeBatch(examples, indices, {
-      withKl: this.graph.withKl,
-      padTokenId: this.tokenizer.padTokenId,
-    });
-    const reference = this.reference
-      ? await this.reference.logps(batch, this.graph.groups, split)
-      : undefined;
-    return batchFeeds(batch, { groups: this.graph.groups, reference, state: this.#algorithmState });
-  }
-}
-
-/** float32 weights by HF name from safetensors bytes, checked against the architecture. */
-function readWeights(bytes: Uint8Array, config: ModelConfig): Record<string, HostTensor> {
-  const { tensors } = parseSafetensors(bytes, "model.safetensors");
-  const out: Record<string, HostTensor> = {};
-  for (const [name, shape] of Object.entries(weightShapes(config))) {
-    const t = tensors[name];
-    if (!t) throw new Error(`Missing weight "${name}" in model.safetensors`);
-    if (t.shape.join() !== shape.join()) {
-      throw new Error(
-        `Weight "${name}" has shape [${t.shape}] in model.safetensors: expected [${shape}]`,
-      );
-    }
-    out[name] = toFloat32(t);
-  }
-  return out;
 }

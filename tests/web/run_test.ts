@@ -1,6 +1,8 @@
-import { equal, match, ok, rejects } from "node:assert/strict";
+import { deepEqual, equal, match, ok, rejects } from "node:assert/strict";
 import { unzipSync } from "fflate";
 import { score } from "../../score.ts";
+import { train } from "../../train.ts";
+import type { MetricsRow } from "../../trainer/log.ts";
 import { PageRun } from "../../web/run.ts";
 import { tinyFiles, tinySettings } from "./_tiny_files.ts";
 
@@ -13,9 +15,9 @@ Deno.test("PageRun (on Deno's runtime) raises held-out reward accuracy and its c
   });
   const dir = await Deno.makeTempDir();
   try {
-    const before = (await run.evaluate())["eval/rewards/accuracies"];
-    for (let i = 0; i < 30; i++) await run.trainStep();
-    const after = (await run.evaluate())["eval/rewards/accuracies"];
+    const before = (await run.session.evaluate())!["eval/rewards/accuracies"];
+    for (let i = 0; i < 30; i++) await run.advance();
+    const after = (await run.session.evaluate())!["eval/rewards/accuracies"];
     ok(after > before, `held-out reward accuracy ${before} → ${after}`);
     const shown = await run.heldOutScores(4);
     equal(shown.length, 4);
@@ -86,4 +88,38 @@ Deno.test("PageRun counts bad uploaded rows and names the file of malformed JSON
     }),
     /needs a judge/,
   );
+});
+
+Deno.test("PageRun logs bitwise the rows train() logs for the same 10 steps with gradient accumulation", async () => {
+  const flags = {
+    loss: "dpo",
+    max_steps: "10",
+    gradient_accumulation_steps: "2",
+    logging_steps: "1",
+    eval_steps: "4",
+  };
+  const out = await Deno.makeTempDir();
+  Deno.env.set("DA_CACHE_DIR", `${out}/cache`);
+  const args = Object.entries(flags).flatMap(([k, v]) => [`--${k}`, v]);
+  const cli = await train([...args, "--output_dir", `${out}/run`], { quiet: true });
+  const run = await PageRun.create(await tinyFiles(), {
+    data: { text: await Deno.readTextFile(SAMPLE), name: "ultrafeedback_sample.jsonl" },
+    settings: await tinySettings(flags),
+  });
+  const page: MetricsRow[] = [(await run.session.evaluate())!];
+  try {
+    while (run.stepCount < run.session.schedule.total) {
+      const { row, evaluation } = await run.advance();
+      page.push(row);
+      if (evaluation) page.push(evaluation);
+    }
+  } finally {
+    await run.release();
+    await Deno.remove(out, { recursive: true });
+  }
+  // Wall-clock figures aside, every value is the same float.
+  const values = (rows: MetricsRow[]) =>
+    rows.map(({ tokens_per_s: _t, samples_per_s: _s, step_ms: _m, ...r }) => r);
+  equal(cli.rows.filter((r) => "eval/pairwise_accuracy" in r).length, 4);
+  deepEqual(values(page), values(cli.rows));
 });
