@@ -11,9 +11,9 @@
  * data pipeline reads (JSONL / JSON / Parquet / Hub dataset, pre-tokenized rows included); rows
  * the pipeline skips are summarised on stderr. Options: `--model` (default model/tiny; a LoRA
  * adapter folder scores base + adapter, the base from `--base` or its adapter_config.json),
- * `--data` (required), `--batch_size` (default 8), `--device` (default cpu), and the data keys
- * `--dataset_split`, `--dataset_config`, `--format`, `--max_samples`, `--max_length`,
- * `--max_prompt_length`, `--max_completion_length`, `--truncation_mode`.
+ * `--data` (required), `--batch_size` (default 8), `--device` (default cpu), and every data key
+ * of `data/config.ts` (`--max_length`, `--truncation_mode`, ...) with the defaults `deno task
+ * train` uses, except that every row is scored (`--eval_split` 0).
  *
  * @module
  */
@@ -21,7 +21,8 @@ import { parseArgs } from "node:util";
 import { input } from "./graph/mod.ts";
 import { type Device, parseDevice, Program } from "./runtime/mod.ts";
 import { collate } from "./data/batch.ts";
-import { DATA_FLAGS, dataConfigFrom, prepareData } from "./data/dataset.ts";
+import { DATA_FLAGS, dataConfigOf } from "./data/config.ts";
+import { prepareData } from "./data/dataset.ts";
 import type { TokenizedExample } from "./data/types.ts";
 import { buildCausalLM } from "./model/decoder.ts";
 import { type LoadedModel, loadModel } from "./model/load.ts";
@@ -152,8 +153,8 @@ export async function score(args: string[]): Promise<{ lines: string[]; skipped:
   if (!values.data) throw new Error(`Missing --data: ${USAGE}`);
   const model = await loadModel(values.model, { base: values.base });
   const tokenizer = await loadTokenizer(model.dir);
-  const config = dataConfigFrom(values.data, values);
-
+  // Every row is scored: no held-out split unless asked for.
+  const config = dataConfigOf({ eval_split: "0", ...values, dataset_name: values.data });
   const data = await prepareData(config, tokenizer);
   const lines = await scoreExamples(model, data.train, {
     padTokenId: tokenizer.padTokenId,

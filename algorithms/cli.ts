@@ -6,8 +6,13 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { hyperparameters as hyperparametersOf, resolveConfig } from "../trainer/config.ts";
-import { algorithm, ALGORITHMS, evaluateLoss, type LossData } from "./mod.ts";
+import {
+  algorithm,
+  ALGORITHMS,
+  evaluateLoss,
+  type LossData,
+  resolveHyperparameters,
+} from "./mod.ts";
 
 const USAGE = `Usage: deno task loss --loss NAME [--HYPERPARAMETER VALUE ...] --input FILE.json
 
@@ -50,10 +55,7 @@ export async function main(args: string[]): Promise<string> {
   if (typeof values.input !== "string") throw new Error("Missing --input: a JSON file of inputs");
   const { loss: _loss, input: file, ...flags } = values;
   // The same rules as `deno task train`: types and ranges (beta > 0, ...) come from one table.
-  const resolved = resolveConfig({
-    cli: { ...flags as Record<string, string>, loss: chosen.name },
-  });
-  const hyperparameters = hyperparametersOf(resolved);
+  const hyperparameters = resolveHyperparameters(chosen, flags);
   const data = await readInput(file);
   const result = await evaluateLoss(chosen.name, data, { hyperparameters }).catch((error) => {
     throw new Error(`${(error as Error).message} (--input ${file})`);

@@ -13,8 +13,8 @@ import {
   type InputName,
   type LossInputs,
   requiredInputs,
-  resolveHyperparameters,
 } from "./types.ts";
+import { resolveHyperparameters } from "./keys.ts";
 
 /**
  * Concrete inputs, one number per row, under snake_case names: `policy_chosen_logps`,

@@ -91,11 +91,6 @@ function referencePoint(x: KtoInputs, r: Tensor, estimate: string): { z: Tensor;
   if (estimate === "batch") {
     return { z: r.mean().maximum(0).stopGradient(), pairs: constant(0, [], r.dtype) };
   }
-  if (estimate !== "mismatched") {
-    throw new Error(
-      `Unknown kl_estimate "${estimate}" for loss "kto": expected mismatched or batch`,
-    );
-  }
   if (!x.policyKlLogps || !x.referenceKlLogps) {
     throw new Error(
       'Loss "kto" with kl_estimate "mismatched" needs inputs: policyKlLogps, referenceKlLogps',

@@ -36,6 +36,7 @@ import { simpo } from "./simpo.ts";
 import type { Algorithm } from "./types.ts";
 
 export * from "./types.ts";
+export { LOSS_KEYS, resolveHyperparameters } from "./keys.ts";
 export type { EvaluateOptions, LossData, LossResult };
 
 /** Every algorithm, by its `--loss` name: the only place that lists them. */

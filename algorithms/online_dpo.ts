@@ -72,9 +72,6 @@ export const defaults = {
  * @returns The mean loss and metrics.
  */
 export function loss(x: PairedInputs & PairedReference, hp: typeof defaults): LossOutput {
-  if (hp.online_loss !== "dpo" && hp.online_loss !== "ipo") {
-    throw new Error(`Invalid online_loss: "${hp.online_loss}", expected dpo or ipo`);
-  }
   const out = hp.online_loss === "ipo"
     ? ipo.loss(x, { ...ipo.defaults, beta: hp.beta })
     : dpo.loss(x, { ...dpo.defaults, beta: hp.beta });

@@ -48,9 +48,6 @@ export const defaults = {
  */
 export function loss(x: PairedInputs & PairedReference, hp: typeof defaults): LossOutput {
   const { beta: β, label_smoothing: ε } = hp;
-  if (!(ε >= 0 && ε < 0.5)) {
-    throw new Error(`Loss "rdpo" needs 0 ≤ label_smoothing < 0.5: got ${ε}`);
-  }
   const chosen = x.policyChosenLogps.sub(x.referenceChosenLogps); // log π_θ/π_ref of y_c
   const rejected = x.policyRejectedLogps.sub(x.referenceRejectedLogps); // and of y_r
   const Δ = chosen.sub(rejected);

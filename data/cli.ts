@@ -7,8 +7,9 @@
  *
  * Options: `--dataset` (required), `--model` (tokenizer folder or Hub id; default `model/tiny`),
  * `--limit` (examples to show; default 3), `--kind unpaired` (show pairs as KTO sees them), and
- * the data config keys `--dataset_split`, `--dataset_config`, `--format`, `--max_samples`,
- * `--max_length`, `--max_prompt_length`, `--max_completion_length`, `--truncation_mode`.
+ * every data key of `data/config.ts` (`--dataset_train_split`, `--dataset_config`, `--format`,
+ * `--max_samples`, `--max_length`, `--max_prompt_length`, `--max_completion_length`,
+ * `--truncation_mode`, ...), with the defaults `deno task train` uses.
  *
  * @module
  */
@@ -16,7 +17,8 @@
 import { parseArgs } from "node:util";
 import { loadTokenizer, type Tokenizer } from "../model/tokenizer.ts";
 import { collate } from "./batch.ts";
-import { DATA_DEFAULTS, DATA_FLAGS, dataConfigFrom, processRows } from "./dataset.ts";
+import { DATA_FLAGS, dataConfigOf } from "./config.ts";
+import { processRows } from "./dataset.ts";
 import { detectFormat, parseRow } from "./formats.ts";
 import { SkipCounter, SkipRow } from "./skips.ts";
 import { readRows } from "./sources.ts";
@@ -117,7 +119,7 @@ export async function dataReport(args: string[]): Promise<string> {
   if (values.kind && values.kind !== "paired" && values.kind !== "unpaired") {
     throw new Error(`Invalid --kind ${values.kind}: expected "paired" or "unpaired"`);
   }
-  const config = dataConfigFrom(values.dataset, values);
+  const config = dataConfigOf({ ...values, dataset_name: values.dataset });
 
   const limit = Number(values.limit);
   if (!Number.isInteger(limit) || limit < 1) {
@@ -125,22 +127,22 @@ export async function dataReport(args: string[]): Promise<string> {
   }
   const kind = values.kind as "paired" | "unpaired" | undefined;
   const tokenizer = await loadTokenizer(values.model);
-  const split = config.dataset_split ?? DATA_DEFAULTS.dataset_split;
-  const source = await readRows(config.dataset, {
+  const split = config.dataset_train_split;
+  const source = await readRows(values.dataset, {
     split,
-    config: config.dataset_config,
-    limit: config.max_samples,
+    config: config.dataset_config ?? undefined,
+    limit: config.max_samples ?? undefined,
   });
   const format = detectFormat(source.columns, {
     rows: source.rows,
-    format: config.format,
+    format: config.format ?? undefined,
     origin: source.files.join(", "),
   });
   const special = (
     id: number | null,
   ) => (id === null ? "none" : `${id} ${JSON.stringify(tokenizer.tokenText(id))}`);
   out.push(
-    `Dataset ${config.dataset} (split ${split}): ${source.rows.length} rows from ${
+    `Dataset ${values.dataset} (split ${split}): ${source.rows.length} rows from ${
       source.files.join(", ")
     }`,
   );

@@ -8,7 +8,7 @@
 
 import type { Tokenizer } from "../model/tokenizer.ts";
 import { batchIndices, collate, exampleLength, toUnpaired } from "./batch.ts";
-import type { CollateOptions } from "./batch.ts";
+import type { BatchOptions, CollateOptions } from "./batch.ts";
 import { detectFormat, type Format, parseRow } from "./formats.ts";
 import type { HubOptions } from "../model/hub.ts";
 import { shuffle } from "./shuffle.ts";
@@ -17,107 +17,7 @@ import { readRows, type RowSource } from "./sources.ts";
 import { tokenizeExample } from "./template.ts";
 import { truncateExample } from "./truncate.ts";
 import type { Batch, Row, TokenizedExample } from "./types.ts";
-
-/** The data config keys (TRL names; shared by YAML, the CLI and this type). */
-export interface DataConfig {
-  /** A `.jsonl` / `.json` / `.parquet` path or a Hub dataset id. */
-  dataset: string;
-  /** Split of a Hub dataset. @default "train" */
-  dataset_split?: string;
-  /** Config (subset) of a Hub dataset. @default undefined ("default") */
-  dataset_config?: string;
-  /** Format override; detected from the columns when unset. @default undefined */
-  format?: Format;
-  /** Use only the first this many rows of the split. @default undefined (all) */
-  max_samples?: number;
-  /** Longest prompt + completion, in tokens. @default 512 */
-  max_length?: number;
-  /** Longest prompt, in tokens. @default undefined */
-  max_prompt_length?: number;
-  /** Longest completion, in tokens. @default undefined */
-  max_completion_length?: number;
-  /** `keep_end` drops prompt tokens from the left; `keep_start` cuts the end. @default "keep_end" */
-  truncation_mode?: "keep_end" | "keep_start";
-  /** Seed of shuffling and of the eval split. @default 42 */
-  seed?: number;
-  /** Fraction of examples held out (0–1), or the name of an evaluation split. @default undefined (none) */
-  eval_split?: number | string;
-  /** Pairs (or unpaired rows) per batch. @default 8 */
-  batch_size?: number;
-  /** Put examples of similar length in the same batch. @default false */
-  group_by_length?: boolean;
-}
-
-/** Defaults of the optional {@link DataConfig} keys. */
-export const DATA_DEFAULTS = {
-  dataset_split: "train",
-  max_length: 512,
-  truncation_mode: "keep_end",
-  seed: 42,
-  batch_size: 8,
-  group_by_length: false,
-} as const;
-
-/** The data keys a command line may set, as `node:util` parseArgs options (all strings). */
-export const DATA_FLAGS = {
-  dataset_split: { type: "string" },
-  dataset_config: { type: "string" },
-  format: { type: "string" },
-  max_samples: { type: "string" },
-  max_length: { type: "string" },
-  max_prompt_length: { type: "string" },
-  max_completion_length: { type: "string" },
-  truncation_mode: { type: "string" },
-} as const;
-
-const COUNTS = ["max_samples", "max_length", "max_prompt_length", "max_completion_length"] as const;
-
-/**
- * The data config of `dataset` from other settings: command-line strings or already-typed values
- * (a trainer's resolved config); absent and null mean "unset". Token counts must be positive
- * integers.
- *
- * @param dataset File or Hub id.
- * @param values Settings by key (extra keys are ignored).
- * @returns The data config.
- * @example
- * ```ts
- * import { equal } from "node:assert/strict";
- * const c = dataConfigFrom("rows.jsonl", { max_length: "256", dataset_config: null });
- * equal(c.max_length, 256);
- * equal(c.dataset_config, undefined);
- * ```
- */
-export function dataConfigFrom(dataset: string, values: Record<string, unknown>): DataConfig {
-  const get = (key: string) => values[key] ?? undefined;
-  const count = (key: string) => {
-    const raw = get(key);
-    if (raw === undefined) return undefined;
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < 1) {
-      throw new Error(`Invalid ${key} ${raw}: expected a positive integer`);
-    }
-    return n;
-  };
-  const split = get("eval_split");
-  const config: DataConfig = {
-    dataset,
-    dataset_split: get("dataset_split") as string | undefined,
-    dataset_config: get("dataset_config") as string | undefined,
-    format: get("format") as Format | undefined,
-    truncation_mode:
-      (get("truncation_mode") ?? DATA_DEFAULTS.truncation_mode) as DataConfig["truncation_mode"],
-    seed: get("seed") === undefined ? undefined : Number(get("seed")),
-    eval_split: split === undefined || split === 0 || split === ""
-      ? undefined
-      : isNaN(Number(split))
-      ? String(split)
-      : Number(split),
-  };
-  for (const key of COUNTS) config[key] = count(key);
-  config.max_length ??= DATA_DEFAULTS.max_length;
-  return config;
-}
+import { type DataConfig, dataConfigOf } from "./config.ts";
 
 /** Examples ready for training, with what was skipped. */
 export interface PreparedData {
@@ -153,7 +53,7 @@ export function processRows(
   options: {
     format: Format;
     tokenizer: Tokenizer;
-    config: Omit<DataConfig, "dataset">;
+    config: DataConfig;
     skips: SkipCounter;
     kind?: "paired" | "unpaired";
     /** Row number of `rows[0]` in the source. @default 0 */
@@ -161,7 +61,13 @@ export function processRows(
   },
 ): TokenizedExample[] {
   const { format, tokenizer, config, skips } = options;
-  const truncation = { ...config, bos_token_id: tokenizer.bosTokenId };
+  const truncation = {
+    max_length: config.max_length,
+    max_prompt_length: config.max_prompt_length ?? undefined,
+    max_completion_length: config.max_completion_length ?? undefined,
+    truncation_mode: config.truncation_mode,
+    bos_token_id: tokenizer.bosTokenId,
+  };
   const out: TokenizedExample[] = [];
   rows.forEach((row, i) => {
     const index = i + (options.offset ?? 0);
@@ -195,7 +101,7 @@ export function processRows(
 /**
  * Loads, tokenizes, truncates and splits a dataset per the config.
  *
- * @param config The data config.
+ * @param settings The data keys (`dataset_name` at least); the table's defaults fill the rest.
  * @param tokenizer The model's tokenizer.
  * @param options Wanted kind and Hub options.
  * @returns Train and eval examples with skip counts.
@@ -206,24 +112,25 @@ export function processRows(
  * import { ok } from "node:assert/strict";
  * import { loadTokenizer } from "../model/tokenizer.ts";
  * const tok = await loadTokenizer("model/tiny");
- * const data = await prepareData({ dataset: "data/samples/hh_sample.jsonl" }, tok);
+ * const data = await prepareData({ dataset_name: "data/samples/hh_sample.jsonl" }, tok);
  * ok(data.train.length > 0);
  * ```
  */
 export async function prepareData(
-  config: DataConfig,
+  settings: Partial<DataConfig>,
   tokenizer: Tokenizer,
   options: PrepareOptions = {},
 ): Promise<PreparedData> {
-  const split = config.dataset_split ?? DATA_DEFAULTS.dataset_split;
+  const config = dataConfigOf(settings);
+  const dataset = requireDataset(config);
   const read = (s: string) =>
-    readRows(config.dataset, {
+    readRows(dataset, {
       ...options,
       split: s,
-      config: config.dataset_config,
-      limit: config.max_samples,
+      config: config.dataset_config ?? undefined,
+      limit: config.max_samples ?? undefined,
     });
-  return await prepareRows(await read(split), config, {
+  return await prepareRows(await read(config.dataset_train_split), config, {
     tokenizer,
     kind: options.kind,
     readSplit: read,
@@ -235,7 +142,8 @@ export async function prepareData(
  * detection, tokenization, truncation, skip accounting and eval split.
  *
  * @param source The training split's rows.
- * @param config The data config (`dataset` names the source in messages).
+ * @param settings The data keys (`dataset_name` names the source in messages); the table's
+ *   defaults fill the rest.
  * @param options Wanted kind, and `readSplit` for an eval split given by name.
  * @returns Train and eval examples with skip counts.
  * @throws When no example survives, on unusable columns, or on a named eval split without
@@ -243,7 +151,7 @@ export async function prepareData(
  */
 export async function prepareRows(
   source: RowSource,
-  config: DataConfig,
+  settings: Partial<DataConfig>,
   options: {
     tokenizer: Tokenizer;
     kind?: "paired" | "unpaired";
@@ -251,10 +159,10 @@ export async function prepareRows(
   },
 ): Promise<PreparedData> {
   const { tokenizer } = options;
-  const split = config.dataset_split ?? DATA_DEFAULTS.dataset_split;
+  const config = dataConfigOf(settings);
   const format = detectFormat(source.columns, {
     rows: source.rows,
-    format: config.format,
+    format: config.format ?? undefined,
     origin: source.files.join(", "),
   });
   const skips = new SkipCounter();
@@ -262,21 +170,16 @@ export async function prepareRows(
   let train = processRows(source.rows, { format, tokenizer, config, skips, kind: options.kind });
   let evalExamples: TokenizedExample[] = [];
   const evalSplit = config.eval_split;
-  if (typeof evalSplit === "number") {
-    if (!(evalSplit > 0 && evalSplit < 1)) {
-      throw new Error(
-        `Invalid eval_split ${evalSplit}: expected a fraction between 0 and 1 or a split name`,
-      );
-    }
+  if (typeof evalSplit === "number" && evalSplit > 0) {
     // Hold out source rows, not examples: both halves of an unpaired pair stay on one side, so
     // held-out pairs can be scored pairwise for every loss.
     const rows = [...new Set(train.map((e) => e.row))];
-    const order = shuffle(rows.map((_, i) => i), config.seed ?? DATA_DEFAULTS.seed);
+    const order = shuffle(rows.map((_, i) => i), config.seed);
     const n = Math.min(rows.length - 1, Math.max(1, Math.round(rows.length * evalSplit)));
     const held = new Set(order.slice(0, n).map((i) => rows[i]));
     evalExamples = train.filter((e) => held.has(e.row));
     train = train.filter((e) => !held.has(e.row));
-  } else if (typeof evalSplit === "string" && evalSplit) {
+  } else if (typeof evalSplit === "string") {
     if (!options.readSplit) {
       throw new Error(
         `eval_split "${evalSplit}" names a split, which rows already read do not have: ` +
@@ -294,7 +197,9 @@ export async function prepareRows(
   }
   if (train.length === 0) {
     throw new Error(
-      `No usable examples in ${config.dataset} (split ${split}):\n${skips.summary(0)}`,
+      `No usable examples in ${config.dataset_name} (split ${config.dataset_train_split}):\n${
+        skips.summary(0)
+      }`,
     );
   }
   return {
@@ -324,7 +229,7 @@ export async function prepareRows(
  */
 export function* epochBatches(
   examples: TokenizedExample[],
-  options: Pick<DataConfig, "batch_size" | "seed" | "group_by_length"> & CollateOptions & {
+  options: Pick<BatchOptions, "batch_size" | "seed" | "group_by_length"> & CollateOptions & {
     epoch?: number;
     shuffle?: boolean;
     drop_last?: boolean;
@@ -333,4 +238,12 @@ export function* epochBatches(
   for (const indices of batchIndices(examples.map(exampleLength), options)) {
     yield collate(indices.map((i) => examples[i]), { ...options, indices });
   }
+}
+
+/** The dataset a config names, or an error saying how to name one. */
+function requireDataset(config: DataConfig): string {
+  if (config.dataset_name === null) {
+    throw new Error("Missing dataset_name: set it in the YAML or pass --dataset_name");
+  }
+  return config.dataset_name;
 }

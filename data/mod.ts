@@ -20,7 +20,7 @@
  * import { epochBatches, prepareData } from "./mod.ts";
  *
  * const tokenizer = await loadTokenizer("model/tiny");
- * const data = await prepareData({ dataset: "data/samples/ultrafeedback_sample.jsonl", max_samples: 8 }, tokenizer);
+ * const data = await prepareData({ dataset_name: "data/samples/ultrafeedback_sample.jsonl", max_samples: 8 }, tokenizer);
  * const [batch] = epochBatches(data.train, { batch_size: 4, padTokenId: tokenizer.padTokenId });
  * equal(batch.shape[0], 8); // 4 chosen rows, then 4 rejected rows
  * ```
@@ -37,3 +37,5 @@ export * from "./batch.ts";
 export * from "./skips.ts";
 export * from "./shuffle.ts";
 export * from "./dataset.ts";
+export * from "./config.ts";
+export * from "./key_spec.ts";

@@ -445,11 +445,11 @@ Deno.test("train: a run whose every step is non-finite fails naming the reason (
 });
 
 Deno.test("train data: a completion ending with a user turn and pairs identical after truncation are counted skips (case 8)", async () => {
-  const { dataConfigFrom, prepareData } = await import("../data/dataset.ts");
+  const { prepareData } = await import("../data/dataset.ts");
   const { loadTokenizer } = await import("../model/tokenizer.ts");
   const tokenizer = await loadTokenizer("model/tiny");
   const truncated = await prepareData(
-    dataConfigFrom("data/samples/ultrafeedback_sample.jsonl", { max_completion_length: 4 }),
+    { dataset_name: "data/samples/ultrafeedback_sample.jsonl", max_completion_length: 4 },
     tokenizer,
     { kind: "paired" },
   );
@@ -474,7 +474,7 @@ Deno.test("train data: a completion ending with a user turn and pairs identical 
     },
   ];
   await Deno.writeTextFile(`${dir}/d.jsonl`, rows.map((r) => JSON.stringify(r)).join("\n"));
-  const data = await prepareData(dataConfigFrom(`${dir}/d.jsonl`, { eval_split: 0 }), tokenizer, {
+  const data = await prepareData({ dataset_name: `${dir}/d.jsonl`, eval_split: 0 }, tokenizer, {
     kind: "paired",
   });
   assert.deepEqual(data.skips.counts, { last_turn_not_assistant: 1 });

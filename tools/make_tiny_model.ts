@@ -67,7 +67,10 @@ const config = parseConfig({
 // ---------------------------------------------------------------- sequences
 const sequences: number[][] = [];
 for (const file of ["ultrafeedback_sample.jsonl", "hh_sample.jsonl", "unpaired_sample.jsonl"]) {
-  const data = await prepareData({ dataset: `${SAMPLES}/${file}`, max_length: 256 }, tokenizer);
+  const data = await prepareData(
+    { dataset_name: `${SAMPLES}/${file}`, max_length: 256 },
+    tokenizer,
+  );
   for (const e of data.train) {
     if (e.kind === "paired") {
       sequences.push([...e.promptIds, ...e.chosenIds], [...e.promptIds, ...e.rejectedIds]);

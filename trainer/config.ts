@@ -1,7 +1,9 @@
 /**
- * The one training config: every key a user can set, declared once in {@link KEYS} with its type,
- * default, range, help line, who reads it and TRL 1.13's default. The TypeScript type, `--help`,
- * validation and YAML/CLI loading all derive from that table. Names are TRL's (`DPOConfig`,
+ * The one training config: every key a user can set, in {@link KEYS} with its type, default,
+ * range, help line, who reads it and TRL 1.13's default. The run keys are declared here; the data
+ * keys in `data/config.ts` and the per-loss keys in `algorithms/keys.ts`, beside their readers,
+ * and composed here. The TypeScript type, `--help`, validation and YAML/CLI loading all derive
+ * from the composed table. Names are TRL's (`DPOConfig`,
  * `KTOConfig`, `CPOConfig`, `ScriptArguments`, `ModelConfig`, `TrainingArguments`) where TRL has
  * the key; our own keys cover features TRL lacks or dropped.
  *
@@ -18,61 +20,22 @@
 import { parse as parseYaml, stringify as stringifyYaml } from "@std/yaml";
 import { type Algorithm, algorithm as getAlgorithm, ALGORITHMS } from "../algorithms/mod.ts";
 import type { Hyperparameters } from "../algorithms/mod.ts";
-import { FORMATS } from "../data/formats.ts";
+import { LOSS_KEYS } from "../algorithms/keys.ts";
+import { DATA_ALIASES, DATA_KEYS } from "../data/config.ts";
+import {
+  atLeast,
+  between,
+  checkValue,
+  type ConfigOf,
+  fromString,
+  greaterThan,
+  type KeySpec,
+  type Readers,
+  type Value,
+} from "../data/key_spec.ts";
 import trl from "./trl_defaults.json" with { type: "json" };
 
-/** A config value. */
-export type Value = string | number | boolean | null;
-
-/** A numeric range: the test and the valid form an error shows. */
-export interface Range {
-  /** Whether `value` is in range. */
-  readonly test: (value: number) => boolean;
-  /** The valid form, e.g. "a number > 0". */
-  readonly expected: string;
-}
-
-/** Values above `n`. */
-export const greaterThan = (n: number): Range => ({
-  test: (v) => v > n,
-  expected: `a number > ${n}`,
-});
-/** Values from `n` up. */
-export const atLeast = (n: number): Range => ({
-  test: (v) => v >= n,
-  expected: `a number >= ${n}`,
-});
-/** Values in [lo, hi]. */
-export const between = (lo: number, hi: number): Range => ({
-  test: (v) => v >= lo && v <= hi,
-  expected: `a number in [${lo}, ${hi}]`,
-});
-
-/**
- * Who reads a key: every run; runs of algorithms with a reference model; or the algorithms whose
- * `defaults` list it (they own its default).
- */
-export type Readers = "all" | "reference" | "loss";
-
-/** One key of the table. */
-export interface KeySpec {
-  /** Accepted type (`fraction_or_name`: a number in [0, 1) or a string). */
-  readonly type: "string" | "number" | "integer" | "boolean" | "fraction_or_name";
-  /** Default value (`null`: unset). For `readBy: "loss"` keys the algorithm owns it: `null`. */
-  readonly default: Value;
-  /** Allowed values, for enumerations. */
-  readonly oneOf?: readonly string[];
-  /** Allowed numbers. */
-  readonly range?: Range;
-  /** One line for `--help`. */
-  readonly help: string;
-  /** Who reads it. @default "all" */
-  readonly readBy?: Readers;
-  /** TRL 1.13's default, where TRL has this key (absent: a key of our own). */
-  readonly trl?: Value;
-  /** Why our default differs from TRL's (shown by `--help`). */
-  readonly differs?: string;
-}
+export type { KeySpec, Value };
 
 const LOSS = "loss" as const;
 
@@ -102,204 +65,10 @@ export const KEYS = {
     readBy: "reference",
     help: "reference model; unset: a frozen copy of the policy",
   },
-  // Data.
-  dataset_name: {
-    type: "string",
-    default: null,
-    trl: null,
-    help: "local .jsonl/.json/.parquet or Hub dataset id",
-  },
-  dataset_config: { type: "string", default: null, trl: null, help: "config of a Hub dataset" },
-  dataset_train_split: {
-    type: "string",
-    default: "train",
-    trl: "train",
-    help: "split of a Hub dataset",
-  },
-  format: {
-    type: "string",
-    default: null,
-    oneOf: FORMATS,
-    help: "override the detected data format",
-  },
-  max_samples: { type: "integer", default: null, range: atLeast(1), help: "use at most N rows" },
-  eval_split: {
-    type: "fraction_or_name",
-    default: 0.1,
-    help: "held-out fraction (0-1) or the name of an evaluation split",
-  },
-  max_length: {
-    type: "integer",
-    default: 1024,
-    trl: 1024,
-    range: atLeast(2),
-    help: "prompt + completion tokens",
-  },
-  max_prompt_length: {
-    type: "integer",
-    default: null,
-    range: atLeast(1),
-    help: "prompt tokens (ours: TRL 1.13 dropped it from DPOConfig)",
-  },
-  max_completion_length: {
-    type: "integer",
-    default: null,
-    trl: null,
-    range: atLeast(1),
-    help: "completion tokens",
-  },
-  truncation_mode: {
-    type: "string",
-    default: "keep_end",
-    trl: "keep_start",
-    oneOf: ["keep_end", "keep_start"],
-    help: "which prompt tokens survive truncation",
-    differs: "keep_end keeps the prompt's last turn next to the answer",
-  },
-  // Algorithm hyperparameters: each algorithm's `defaults` owns their values.
-  beta: {
-    type: "number",
-    default: null,
-    trl: 0.1,
-    readBy: LOSS,
-    range: greaterThan(0),
-    help: "β: KL strength (ORPO: weight of the odds-ratio term)",
-  },
-  label_smoothing: {
-    type: "number",
-    default: null,
-    trl: 0,
-    readBy: LOSS,
-    range: between(0, 0.5),
-    help: "ε: probability that a preference label is flipped",
-  },
-  simpo_gamma: {
-    type: "number",
-    default: null,
-    trl: 0.5,
-    readBy: LOSS,
-    range: atLeast(0),
-    help: "γ: SimPO's target reward margin (absolute)",
-  },
-  cpo_alpha: {
-    type: "number",
-    default: null,
-    trl: 1,
-    readBy: LOSS,
-    range: atLeast(0),
-    help: "weight of the chosen answer's NLL next to the SimPO loss",
-  },
-  ipo_average: {
-    type: "boolean",
-    default: null,
-    readBy: LOSS,
-    help: "IPO on mean token log-probs (TRL's form) rather than sums",
-  },
-  desirable_weight: {
-    type: "number",
-    default: null,
-    trl: 1,
-    readBy: LOSS,
-    range: greaterThan(0),
-    help: "KTO: weight of desirable examples",
-  },
-  undesirable_weight: {
-    type: "number",
-    default: null,
-    trl: 1,
-    readBy: LOSS,
-    range: greaterThan(0),
-    help: "KTO: weight of undesirable examples",
-  },
-  kl_estimate: {
-    type: "string",
-    default: null,
-    oneOf: ["mismatched", "batch"],
-    readBy: LOSS,
-    help: "KTO's reference point: mismatched pairs or the batch",
-  },
-  odpo_alpha: {
-    type: "number",
-    default: null,
-    readBy: LOSS,
-    range: atLeast(0),
-    help: "ODPO: scale of the score offset",
-  },
-  rpo_alpha: {
-    type: "number",
-    default: null,
-    readBy: LOSS,
-    range: atLeast(0),
-    help: "RPO: weight of the chosen NLL (ours: TRL 1.13 dropped it)",
-  },
-  online_loss: {
-    type: "string",
-    default: null,
-    oneOf: ["dpo", "ipo"],
-    readBy: LOSS,
-    help: "Online DPO: loss on the generated pairs",
-  },
-  temperature: {
-    type: "number",
-    default: null,
-    trl: 0.9,
-    readBy: LOSS,
-    range: greaterThan(0),
-    help: "sampling temperature",
-  },
-  top_p: {
-    type: "number",
-    default: null,
-    trl: 1,
-    readBy: LOSS,
-    range: { test: (v) => v > 0 && v <= 1, expected: "a number in (0, 1]" },
-    help: "nucleus sampling mass",
-  },
-  max_new_tokens: {
-    type: "integer",
-    default: null,
-    trl: 64,
-    readBy: LOSS,
-    range: atLeast(1),
-    help: "longest generated completion",
-  },
-  judge: { type: "string", default: null, readBy: LOSS, help: "judge module path" },
-  judge_url: { type: "string", default: null, readBy: LOSS, help: "judge HTTP endpoint" },
-  judge_model: { type: "string", default: null, readBy: LOSS, help: "judge model name" },
-  judge_api_key_env: {
-    type: "string",
-    default: null,
-    readBy: LOSS,
-    help: "environment variable holding the judge's API key",
-  },
-  reward_model_path: {
-    type: "string",
-    default: null,
-    trl: null,
-    readBy: LOSS,
-    help: "reward model folder (the reward_model judge)",
-  },
-  judge_timeout: {
-    type: "number",
-    default: null,
-    readBy: LOSS,
-    range: greaterThan(0),
-    help: "seconds one verdict may take",
-  },
-  judge_max_retries: {
-    type: "integer",
-    default: null,
-    readBy: LOSS,
-    range: atLeast(0),
-    help: "retries of a failed HTTP judge request",
-  },
-  judge_concurrency: {
-    type: "integer",
-    default: null,
-    readBy: LOSS,
-    range: atLeast(1),
-    help: "pairs judged at the same time",
-  },
+  // Data (data/config.ts).
+  ...DATA_KEYS,
+  // Algorithm hyperparameters (algorithms/keys.ts): each algorithm's `defaults` owns their values.
+  ...LOSS_KEYS,
   // Optimisation.
   learning_rate: {
     type: "number",
@@ -402,7 +171,6 @@ export const KEYS = {
     oneOf: ["random", "group_by_length"],
     help: "batch order: shuffled, or similar lengths together",
   },
-  seed: { type: "integer", default: 42, trl: 42, help: "seed of shuffling, splits and sampling" },
   // LoRA (TRL's ModelConfig) and memory.
   use_peft: {
     type: "boolean",
@@ -542,21 +310,14 @@ export const KEYS = {
 /** A key of the table. */
 export type Key = keyof typeof KEYS;
 
-type BaseType<S> = S extends { oneOf: readonly (infer E)[] } ? E
-  : S extends { type: "boolean" } ? boolean
-  : S extends { type: "number" | "integer" } ? number
-  : S extends { type: "fraction_or_name" } ? number | string
-  : string;
-type ValueOf<S> = BaseType<S> | (S extends { default: null } ? null : never);
-
 /** A resolved config: one typed value per key of {@link KEYS}. */
-export type TrainConfig = { -readonly [K in Key]: ValueOf<(typeof KEYS)[K]> };
+export type TrainConfig = ConfigOf<typeof KEYS>;
 
 /** Old names (and TRL-compatible renames): the new key, and a value translation if needed. */
 export const ALIASES: Readonly<Record<string, { to: Key; value?: (v: unknown) => unknown }>> = {
   model: { to: "model_name_or_path" },
   dataset: { to: "dataset_name" },
-  dataset_split: { to: "dataset_train_split" },
+  ...Object.fromEntries(Object.entries(DATA_ALIASES).map(([name, to]) => [name, { to }])),
   batch_size: { to: "per_device_train_batch_size" },
   num_epochs: { to: "num_train_epochs" },
   log_every: { to: "logging_steps" },
@@ -685,7 +446,11 @@ function normalize(
       continue;
     }
     try {
-      values[key] = check(key, KEYS[key as Key], key === "loss_type" ? oneLossType(value) : value);
+      values[key] = checkValue(
+        key,
+        KEYS[key as Key],
+        key === "loss_type" ? oneLossType(value) : value,
+      );
     } catch (error) {
       // A flag names itself; a bad value in a file needs the file's name.
       if (name === "CLI") throw error;
@@ -869,51 +634,6 @@ function editDistance(a: string, b: string): number {
     previous = row;
   }
   return previous[b.length];
-}
-
-function fromString(raw: string): unknown {
-  if (raw === "true" || raw === "false") return raw === "true";
-  if (raw === "null") return null;
-  const n = Number(raw);
-  return raw.trim() !== "" && Number.isFinite(n) ? n : raw;
-}
-
-function check(key: string, spec: KeySpec, value: unknown): Value {
-  if (value === null) return null;
-  const expected = spec.oneOf ? `one of ${spec.oneOf.join(", ")}` : `a ${spec.type}`;
-  // String(): JSON.stringify would print YAML's .inf and .nan as null.
-  const shown = typeof value === "number" ? String(value) : JSON.stringify(value);
-  const bad = () => new Error(`Invalid ${key}: ${shown}, expected ${expected}`);
-  switch (spec.type) {
-    case "boolean":
-      if (typeof value !== "boolean") throw bad();
-      return value;
-    case "string": {
-      const s = typeof value === "number" ? String(value) : value;
-      if (typeof s !== "string" || (spec.oneOf && !spec.oneOf.includes(s))) throw bad();
-      return s;
-    }
-    case "fraction_or_name":
-      if (typeof value === "string" && value !== "") return value;
-      if (typeof value !== "number" || !(value >= 0 && value < 1)) {
-        throw new Error(
-          `Invalid ${key}: ${JSON.stringify(value)}, expected a fraction in [0, 1) or a split name`,
-        );
-      }
-      return value;
-    case "number":
-    case "integer": {
-      if (typeof value === "number" && !Number.isFinite(value)) {
-        throw new Error(`Invalid ${key}: ${value}, expected a finite number`);
-      }
-      if (typeof value !== "number") throw bad();
-      if (spec.type === "integer" && !Number.isInteger(value)) throw bad();
-      if (spec.range && !spec.range.test(value)) {
-        throw new Error(`Invalid ${key}: ${value}, expected ${spec.range.expected}`);
-      }
-      return value;
-    }
-  }
 }
 
 /**

@@ -16,7 +16,7 @@ import { hyperparameters, type Resolved, type TrainConfig } from "./config.ts";
 import { promptData, promptOnlyRows } from "./online.ts";
 import { loadPolicy } from "./policy.ts";
 import { contentChecksum, fingerprint, RefLogpCache } from "./ref_cache.ts";
-import { dataConfigOf } from "./run_config.ts";
+import { dataCacheKey, dataConfigOf } from "../data/config.ts";
 import { rowLayout } from "./step_graph.ts";
 
 /** The files of a model folder that decide how text becomes tokens. */
@@ -81,7 +81,7 @@ async function loadData(
     : null;
   const data = prompts
     ? promptData(prompts)
-    : await prepareData(dataConfigOf(config, dataset), tokenizer, { kind });
+    : await prepareData(dataConfigOf(config), tokenizer, { kind });
   say(data.skips.summary(data.train.length + data.eval.length));
   return data;
 }
@@ -120,17 +120,9 @@ async function referenceOfRun(
   const model = { config: ref.config, weights: ref.stored };
   if (!config.precompute_ref_log_probs) return { model, cache: RefLogpCache.memory() };
   const settings = [
-    config.dataset_train_split,
-    config.dataset_config,
-    config.format,
-    config.max_samples,
-    config.max_length,
-    config.max_prompt_length,
-    config.max_completion_length,
-    config.truncation_mode,
-    config.seed,
-    config.eval_split,
-    "eval split by source row", // since KTO's held-out pairs stay whole
+    ...dataCacheKey(dataConfigOf(config)),
+    // Since KTO's held-out pairs stay whole, the eval split is by source row.
+    "eval split by source row",
     // Mixed precision changes the log-probs; float32 keys stay as they were.
     ...(config.bf16 ? ["bf16"] : []),
   ];

@@ -1,44 +1,13 @@
 /**
- * What a resolved config means for the loop's parts: the data settings `data/` reads, the
- * optimizer, and the learning-rate schedule. Shared by `train.ts` and the browser page
+ * What a resolved config means for the loop's parts: the optimizer and the learning-rate
+ * schedule. Shared by `train.ts` and the browser page
  * (`web/run.ts`), so both read a config the same way; no file system.
  *
  * @module
  */
-import type { DataConfig } from "../data/dataset.ts";
 import type { OptimizerConfig } from "../graph/optim.ts";
 import type { TrainConfig } from "./config.ts";
 import type { Schedule } from "./schedule.ts";
-
-/**
- * The data keys of the config, as `data/` names them.
- *
- * @param config The resolved config.
- * @param dataset The dataset's path or id (or a name, for rows already read).
- * @returns The data config.
- * @example
- * ```ts
- * import { resolveConfig } from "./config.ts";
- * import { dataConfigOf } from "./run_config.ts";
- * const { config } = resolveConfig({ cli: { eval_split: "0.1" } });
- * if (dataConfigOf(config, "rows.jsonl").eval_split !== 0.1) throw new Error("unexpected");
- * ```
- */
-export function dataConfigOf(config: TrainConfig, dataset: string): DataConfig {
-  return {
-    dataset,
-    dataset_split: config.dataset_train_split,
-    dataset_config: config.dataset_config ?? undefined,
-    format: config.format ?? undefined,
-    max_samples: config.max_samples ?? undefined,
-    max_length: config.max_length,
-    max_prompt_length: config.max_prompt_length ?? undefined,
-    max_completion_length: config.max_completion_length ?? undefined,
-    truncation_mode: config.truncation_mode,
-    seed: config.seed,
-    eval_split: config.eval_split === 0 ? undefined : config.eval_split,
-  };
-}
 
 /**
  * The optimizer the config names, with its hyperparameters.

@@ -25,7 +25,7 @@ import { parseDevice, Program } from "../runtime/mod.ts";
 import type { Resolved } from "../trainer/config.ts";
 import type { MetricsRow } from "../trainer/log.ts";
 import { RefLogpCache } from "../trainer/ref_cache.ts";
-import { dataConfigOf } from "../trainer/run_config.ts";
+import { dataConfigOf } from "../data/config.ts";
 import { Session } from "../trainer/session.ts";
 
 export type { MetricsRow };
@@ -95,7 +95,10 @@ export class PageRun {
     const tokenizer = tokenizerFromTexts(model.tokenizer, model.config);
     const kind = algorithm.data === "both" ? "unpaired" : algorithm.data;
     const source = rowsFromText(options.data.text, options.data.name);
-    const data = await prepareRows(source, dataConfigOf(run, options.data.name), {
+    const data = await prepareRows(source, {
+      ...dataConfigOf(run),
+      dataset_name: options.data.name,
+    }, {
       tokenizer,
       kind,
     });

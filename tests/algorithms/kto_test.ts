@@ -85,6 +85,6 @@ Deno.test("kto.loss() with kl_estimate batch uses the in-batch mean and needs no
   );
   await rejects(
     evaluateLoss("kto", b, { hyperparameters: { kl_estimate: "nope" } }),
-    /Unknown kl_estimate "nope"/,
+    /Invalid kl_estimate: "nope", expected one of mismatched, batch/,
   );
 });

@@ -36,6 +36,6 @@ Deno.test("online_dpo.loss() with online_loss ipo is IPO on the judged pairs", a
 Deno.test("online_dpo.loss() rejects an unknown online_loss", async () => {
   await rejects(
     evaluateLoss("online_dpo", pairs, { hyperparameters: { online_loss: "kto" } }),
-    /Invalid online_loss: "kto", expected dpo or ipo/,
+    /Invalid online_loss: "kto", expected one of dpo, ipo/,
   );
 });

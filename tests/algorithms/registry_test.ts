@@ -93,7 +93,7 @@ Deno.test("requiredInputs() lists data, reference and extra inputs", () => {
   );
 });
 
-Deno.test("resolveHyperparameters() parses strings and rejects unknown keys and wrong types", () => {
+Deno.test("resolveHyperparameters() parses strings and rejects unknown keys, wrong types and values out of range", () => {
   deepStrictEqual(resolveHyperparameters(ALGORITHMS.ipo, { beta: "0.5", ipo_average: "false" }), {
     beta: 0.5,
     ipo_average: false,
@@ -104,11 +104,15 @@ Deno.test("resolveHyperparameters() parses strings and rejects unknown keys and 
   );
   throws(
     () => resolveHyperparameters(ALGORITHMS.dpo, { beta: "big" }),
-    /"beta" of loss "dpo" must be a finite number: got "big"/,
+    /Invalid beta: "big", expected a number/,
   );
   throws(
     () => resolveHyperparameters(ALGORITHMS.ipo, { ipo_average: 1 }),
-    /must be a finite boolean: got 1/,
+    /Invalid ipo_average: 1, expected a boolean/,
+  );
+  throws(
+    () => resolveHyperparameters(ALGORITHMS.dpo, { beta: "0" }),
+    /Invalid beta: 0, expected a number > 0/,
   );
 });
 

@@ -18,7 +18,7 @@ Deno.test("prepareData() reads the UltraFeedback sample with scores and a seeded
     "\n",
   );
   const data = await prepareData({
-    dataset: `${SAMPLES}/ultrafeedback_sample.jsonl`,
+    dataset_name: `${SAMPLES}/ultrafeedback_sample.jsonl`,
     eval_split: 0.1,
     seed: 1,
   }, tok);
@@ -30,7 +30,7 @@ Deno.test("prepareData() reads the UltraFeedback sample with scores and a seeded
   const rows = new Set([...data.train, ...data.eval].map((e) => e.row));
   equal(rows.size, lines.length, "every row lands in exactly one split");
   const again = await prepareData({
-    dataset: `${SAMPLES}/ultrafeedback_sample.jsonl`,
+    dataset_name: `${SAMPLES}/ultrafeedback_sample.jsonl`,
     eval_split: 0.1,
     seed: 1,
   }, tok);
@@ -49,24 +49,25 @@ Deno.test("prepareData() reads the UltraFeedback sample with scores and a seeded
 });
 
 Deno.test("prepareData() reads the HH and unpaired samples", async () => {
-  const hh = await prepareData({ dataset: `${SAMPLES}/hh_sample.jsonl` }, tok);
+  const hh = await prepareData({ dataset_name: `${SAMPLES}/hh_sample.jsonl` }, tok);
   equal(hh.format, "hh_rlhf");
   ok(hh.train.every((e) => tok.decode(e.promptIds).endsWith("\n\nAssistant:")));
-  const unpaired = await prepareData({ dataset: `${SAMPLES}/unpaired_sample.jsonl` }, tok);
+  const unpaired = await prepareData({ dataset_name: `${SAMPLES}/unpaired_sample.jsonl` }, tok);
   equal(unpaired.format, "unpaired");
   const labels = (unpaired.train as UnpairedExample[]).map((e) => e.label);
   ok(labels.includes(true) && labels.includes(false));
 });
 
 Deno.test("prepareData() unpairs pairs for KTO and refuses unpaired data for paired losses", async () => {
-  const paired = await prepareData({ dataset: `${SAMPLES}/hh_sample.jsonl` }, tok);
-  const unpaired = await prepareData({ dataset: `${SAMPLES}/hh_sample.jsonl` }, tok, {
+  const paired = await prepareData({ dataset_name: `${SAMPLES}/hh_sample.jsonl` }, tok);
+  const unpaired = await prepareData({ dataset_name: `${SAMPLES}/hh_sample.jsonl` }, tok, {
     kind: "unpaired",
   });
   equal(unpaired.kind, "unpaired");
   equal(unpaired.train.length, 2 * paired.train.length);
   await rejects(
-    () => prepareData({ dataset: `${SAMPLES}/unpaired_sample.jsonl` }, tok, { kind: "paired" }),
+    () =>
+      prepareData({ dataset_name: `${SAMPLES}/unpaired_sample.jsonl` }, tok, { kind: "paired" }),
     /algorithm needs chosen\/rejected pairs/,
   );
 });
@@ -82,7 +83,7 @@ Deno.test("prepareData() counts every skipped row by reason", async () => {
     { prompt: "Q2", chosen: " A2", rejected: " B2" },
   ]);
   const data = await prepareData(
-    { dataset: path, max_length: 20, truncation_mode: "keep_start" },
+    { dataset_name: path, max_length: 20, truncation_mode: "keep_start", eval_split: 0 },
     tok,
   );
   deepStrictEqual(data.train.map((e) => e.row), [0, 6]);
@@ -98,30 +99,31 @@ Deno.test("prepareData() counts every skipped row by reason", async () => {
   match(summary, /skipped\/null_field: 1 \(row 1: field "prompt" is null\)/);
   const bad = await jsonl([{ prompt: null, chosen: " A", rejected: " B" }]);
   await rejects(
-    () => prepareData({ dataset: bad }, tok),
+    () => prepareData({ dataset_name: bad }, tok),
     /No usable examples[^]*skipped\/null_field: 1/,
   );
   await rejects(
-    async () => prepareData({ dataset: await jsonl([{ question: "Q" }]) }, tok),
+    async () => prepareData({ dataset_name: await jsonl([{ question: "Q" }]) }, tok),
     /found question/,
   );
 });
 
 Deno.test("prepareData() honours max_samples and the format override", async () => {
   const data = await prepareData({
-    dataset: `${SAMPLES}/ultrafeedback_sample.jsonl`,
+    dataset_name: `${SAMPLES}/ultrafeedback_sample.jsonl`,
     max_samples: 5,
+    eval_split: 0,
   }, tok);
   deepStrictEqual(data.train.map((e) => e.row), [0, 1, 2, 3, 4]);
   await rejects(
-    () => prepareData({ dataset: `${SAMPLES}/hh_sample.jsonl`, format: "unpaired" }, tok),
+    () => prepareData({ dataset_name: `${SAMPLES}/hh_sample.jsonl`, format: "unpaired" }, tok),
     /Missing columns for format "unpaired".*prompt, completion, label/,
   );
 });
 
 Deno.test("epochBatches() pads each batch to its own longest sequence", async () => {
   const data = await prepareData({
-    dataset: `${SAMPLES}/ultrafeedback_sample.jsonl`,
+    dataset_name: `${SAMPLES}/ultrafeedback_sample.jsonl`,
     max_samples: 40,
   }, tok);
   const batches = [

@@ -9,7 +9,7 @@ import { deepStrictEqual, equal, match, notEqual } from "node:assert/strict";
 import { loadTokenizer, type Tokenizer } from "../../model/tokenizer.ts";
 import { type Format, parseRow } from "../../data/formats.ts";
 import { tokenizeExample } from "../../data/template.ts";
-import { DATA_DEFAULTS } from "../../data/dataset.ts";
+import { DATA_KEYS } from "../../data/config.ts";
 import { REAL_TOKENIZERS } from "../_real_tokenizers.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -109,5 +109,5 @@ Deno.test("the default truncation differs from TRL 1.13's on purpose (keep_end v
     await Deno.readTextFile("tests/fixtures/tokenization/qwen3.json"),
   );
   equal(fixture.trl_truncation_mode_default, "keep_start");
-  equal(DATA_DEFAULTS.truncation_mode, "keep_end");
+  equal(DATA_KEYS.truncation_mode.default, "keep_end");
 });

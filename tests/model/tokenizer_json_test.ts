@@ -73,7 +73,7 @@ Deno.test("tokenizerFromJson() gives the CLI's ids, chat texts and decodes", asy
 Deno.test("tokenizerFromJson() prepares every sample dataset exactly as the CLI", async () => {
   const [cli, web] = [await loadTokenizer(TINY), await fromFolder(TINY)];
   for (const name of ["ultrafeedback_sample", "hh_sample", "unpaired_sample"]) {
-    const config = { dataset: `data/samples/${name}.jsonl`, max_length: 64, eval_split: 0.1 };
+    const config = { dataset_name: `data/samples/${name}.jsonl`, max_length: 64, eval_split: 0.1 };
     const [a, b] = [await prepareData(config, cli), await prepareData(config, web)];
     deepStrictEqual(b.train, a.train, name);
     deepStrictEqual(b.eval, a.eval, name);
