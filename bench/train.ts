@@ -37,14 +37,16 @@ import { parseArgs } from "node:util";
 import { algorithm } from "../algorithms/mod.ts";
 import type { HostTensor } from "../graph/mod.ts";
 import { join } from "node:path";
-import { defaultCacheDir, parseDevice, TrainStep } from "../runtime/mod.ts";
+import { defaultCacheDir, parseDevice } from "../runtime/mod.ts";
 import { loadConfig, type ModelConfig, parseConfig } from "../model/config.ts";
 import { initLora, LINEAR_MODULES } from "../model/lora.ts";
 import { f32ToBf16 } from "../model/_dtype.ts";
 import { loadWeights, storedWeights, weightShapes } from "../model/weights.ts";
-import { batchFeeds, pickFeeds } from "../trainer/batches.ts";
-import { buildStepGraph } from "../trainer/step_graph.ts";
-import type { PairedBatch } from "../data/types.ts";
+import type { TokenizedExample } from "../data/types.ts";
+import { resolveConfig } from "../trainer/config.ts";
+import type { MetricsRow } from "../trainer/log.ts";
+import { RefLogpCache } from "../trainer/ref_cache.ts";
+import { Session } from "../trainer/session.ts";
 import { PRESETS } from "./presets.ts";
 
 const { values } = parseArgs({
@@ -212,6 +214,12 @@ async function profileSummary(dir: string, skip: number, device: string): Promis
   };
 }
 
+/** Elements of every tensor (of a shape table or of host tensors). */
+function count(tensors: Record<string, number[] | HostTensor>): number {
+  const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+  return Object.values(tensors).reduce((n, t) => n + size(Array.isArray(t) ? t : t.shape), 0);
+}
+
 /** Runs `--grid`: each batch×length cell in a fresh process, then a table. */
 async function grid(cells: string): Promise<void> {
   const args = Deno.args.filter((a, i, all) =>
@@ -293,77 +301,86 @@ async function bench(): Promise<void> {
   if (algo.data !== "paired") {
     throw new Error(`The benchmark feeds paired data: "${algo.name}" is not`);
   }
-  const graph = buildStepGraph(config, {
-    algorithm: algo,
-    hp: algo.defaults,
-    kind: "paired",
-    model: {
-      ...(lora ? { frozen, lora } : {}),
-      gradientCheckpointing: flag("gradient_checkpointing"),
-      precision: flag("bf16") ? "bfloat16" : "float32",
+  // The run core `deno task train` drives, at a constant learning rate, on B random pairs of
+  // T/2 prompt and T/2 completion tokens: every step is one micro-batch of all of them.
+  const resolved = resolveConfig({
+    cli: {
+      loss: algo.name,
+      per_device_train_batch_size: String(B),
+      max_steps: String(warmup + steps),
+      learning_rate: "1e-5",
+      lr_scheduler_type: "constant",
     },
   });
-  const profileDir = values.profile ? await Deno.makeTempDir({ prefix: "bench-profile-" }) : "";
-  const buildStart = performance.now();
-  const step = await TrainStep.create({
-    loss: graph.loss,
-    params: graph.model.params,
-    metrics: graph.metrics,
-    maxGradNorm: 1,
-    device,
-    profile: values.profile ? join(profileDir, "step") : undefined,
-    cacheDir: defaultCacheDir(),
-    fixedBuffers: flag("cuda_graph"),
-    // A CUDA graph needs every node on the device: fixed sizes fold the shape arithmetic away.
-    staticDims: flag("cuda_graph") ? { N: 2 * B, T, B } : undefined,
-  });
-  const compileMs = performance.now() - buildStart;
-  step.setParams(await initialWeights());
-
-  // 2B sequences of T tokens: the first half prompt, the second half completion.
-  const N = 2 * B;
-  const batch: PairedBatch = {
+  const random = (n: number) =>
+    Array.from({ length: n }, () => Math.floor(uniform() * config.vocab_size));
+  const pairs: TokenizedExample[] = Array.from({ length: B }, (_, row) => ({
     kind: "paired",
-    shape: [N, T],
-    inputIds: Int32Array.from({ length: N * T }, () => Math.floor(uniform() * config.vocab_size)),
-    attentionMask: new Float32Array(N * T).fill(1),
-    completionMask: Float32Array.from({ length: N * T }, (_, i) => (i % T) >= T / 2 ? 1 : 0),
-    promptLengths: new Int32Array(N).fill(T / 2),
-    completionLengths: new Int32Array(N).fill(T / 2),
-    pairs: B,
-    indices: [...Array(B).keys()],
-    extras: {},
-  };
-  const reference = Float32Array.from({ length: N }, () => -uniform() * T);
-  const feeds = pickFeeds(step.dataInputs, batchFeeds(batch, { groups: 2, reference }));
+    promptIds: random(T / 2),
+    chosenIds: random(T / 2),
+    rejectedIds: random(T / 2),
+    row,
+  }));
+  // Reference log-probs as from the cache: no reference model is compiled.
+  const cache = RefLogpCache.memory();
+  pairs.forEach((_, i) => cache.set(`train:${i}`, [-uniform() * T, -uniform() * T]));
+  const profileDir = values.profile ? await Deno.makeTempDir({ prefix: "bench-profile-" }) : "";
+  const { session, trainable, compileMs } = await (async () => {
+    const params = await initialWeights();
+    const buildStart = performance.now();
+    const session = await Session.create(
+      {
+        tokenizer: { padTokenId: 0, stopTokenIds: [], decode: () => "" },
+        policy: {
+          config,
+          model: {
+            ...(lora ? { frozen, lora } : {}),
+            gradientCheckpointing: flag("gradient_checkpointing"),
+            precision: flag("bf16") ? "bfloat16" : "float32",
+          },
+        },
+        params,
+        data: { kind: "paired", train: pairs, eval: [] },
+      },
+      resolved,
+      {
+        device,
+        cache,
+        cacheDir: defaultCacheDir(),
+        trainStep: {
+          profile: values.profile ? join(profileDir, "step") : undefined,
+          fixedBuffers: flag("cuda_graph"),
+          // A CUDA graph needs every node on the device: fixed sizes fold the shape arithmetic away.
+          staticDims: flag("cuda_graph") ? { N: 2 * B, T, B } : undefined,
+        },
+      },
+    );
+    const compileMs = performance.now() - buildStart;
+    return { session, trainable: count(params), compileMs };
+  })();
 
   const times: number[] = [];
-  let last = { loss: NaN, gradNorm: NaN };
+  let last: MetricsRow = { step: 0 };
   let rssAfterWarmup = 0;
   for (let i = 0; i < warmup + steps; i++) {
     if (i === warmup) rssAfterWarmup = Deno.memoryUsage().rss;
     const t0 = performance.now();
-    last = await step.step(feeds, { lr: 1e-5 });
+    await session.step();
     if (i >= warmup) times.push(performance.now() - t0);
+    last = session.takeRow();
   }
-  const count = (shapes: Record<string, number[]>) =>
-    Object.values(shapes).reduce((n, s) => n + s.reduce((a, b) => a * b, 1), 0);
   const total = count(weightShapes(config));
-  const trainable = graph.model.params.reduce(
-    (n, p) => n + (p.shape as number[]).reduce((a, b) => a * b, 1),
-    0,
-  );
-  const tokens = N * T;
+  const N = 2 * B, tokens = N * T;
   const flops = 6 * total * tokens +
     12 * config.num_hidden_layers * T * config.hidden_size * tokens;
   const median = times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
   const rssEnd = Deno.memoryUsage().rss;
-  await step.release(); // also writes the profiles
+  await session.release(); // also writes the profiles
   const profile = values.profile
-    ? await profileSummary(profileDir, warmup, step.device)
+    ? await profileSummary(profileDir, warmup, session.device)
     : undefined;
   console.log(JSON.stringify({
-    device: step.device,
+    device: session.device,
     model: values.model,
     params: total + (lora ? trainable : 0),
     trainable_params: trainable,
@@ -380,7 +397,7 @@ async function bench(): Promise<void> {
     tokens_per_s: Math.round(tokens / (median / 1000)),
     tflops: +(flops / (median / 1000) / 1e12).toFixed(4),
     last_loss: last.loss,
-    last_grad_norm: last.gradNorm,
+    last_grad_norm: last.grad_norm,
     ...profile,
     peak_host_rss_mib: Math.round(peakRss() / 2 ** 20),
     rss_after_warmup_mib: Math.round(rssAfterWarmup / 2 ** 20),

@@ -131,12 +131,15 @@ export function pickFeeds<T>(names: string[], feeds: Record<string, T>): Record<
   return out;
 }
 
-/** A frozen reference model computing summed completion log-probs, with the on-disk cache. */
+/**
+ * Reference log-probs: from the cache where it has them, else from a frozen reference model.
+ */
 export class Reference {
   computed = 0;
 
   private constructor(
-    readonly program: Program,
+    /** The reference model, or null when only the cache answers. */
+    readonly program: Program | null,
     readonly cache: RefLogpCache,
     /** Weights fed with every batch (in-memory ones; see {@link Reference.create}). */
     private readonly weights: Record<string, HostTensor>,
@@ -173,6 +176,16 @@ export class Reference {
   }
 
   /**
+   * Reference log-probs from `cache` alone (a benchmark fills it as a run's cache would be).
+   *
+   * @param cache The values.
+   * @returns The reference; a batch the cache lacks is an error naming the example.
+   */
+  static cacheOnly(cache: RefLogpCache): Reference {
+    return new Reference(null, cache, {});
+  }
+
+  /**
    * Reference log-probs of a batch as (G,B), from the cache where possible (cache keys are
    * `split:index`, values one per group). `split` null: fresh text (generated pairs), no cache.
    */
@@ -184,6 +197,12 @@ export class Reference {
     if (split !== null && cached.every((v) => v !== undefined)) {
       cached.forEach((v, b) => v!.forEach((x, g) => out[g * B + b] = x));
       return out;
+    }
+    if (!this.program) {
+      const missing = keys.find((_, b) => cached[b] === undefined) ?? "generated text";
+      throw new Error(
+        `Missing reference log-probs of ${missing}: no reference model to compute them`,
+      );
     }
     const feeds = batchFeeds(batch, { groups });
     const names = this.program.inputs.map((spec) => spec.name);

@@ -27,6 +27,7 @@ import {
   type ResolvedDevice,
   type TrainState,
   TrainStep,
+  type TrainStepOptions,
 } from "../runtime/mod.ts";
 import {
   batchesPerEpoch,
@@ -48,14 +49,20 @@ import { buildStepGraph, type StepGraph } from "./step_graph.ts";
 /** What a session trains, already in memory. */
 export interface SessionInputs {
   /** The policy's tokenizer (pad and stop ids, decoding samples). */
-  tokenizer: Tokenizer;
+  tokenizer: Pick<Tokenizer, "padTokenId" | "stopTokenIds" | "decode">;
   /** The policy's architecture and how its decoder is built (frozen base and LoRA adapters). */
   policy: { config: ModelConfig; model: CausalLMOptions };
-  /** The starting parameters of a fresh run (unused when `state` resumes one). */
+  /**
+   * The starting parameters of a fresh run (unused when `state` resumes one). Not kept: once
+   * loaded, the step holds the only copy.
+   */
   params?: Record<string, HostTensor>;
   /** The examples: train and held-out, paired or unpaired. */
   data: { kind: "paired" | "unpaired"; train: TokenizedExample[]; eval: TokenizedExample[] };
-  /** The frozen reference model, for losses that need one. */
+  /**
+   * The frozen reference model, for losses that need one; without it every reference log-prob
+   * must be in the cache (as the benchmark feeds them).
+   */
   reference?: { config: ModelConfig; weights: Record<string, HostTensor | StoredTensor> };
   /** For online losses, the generator and judge pairs come from (the session releases it). */
   online?: OnlineSource;
@@ -118,14 +125,16 @@ export class Session {
   #order: Iterator<{ epoch: number; indices: number[] }>;
   #window: Window = newWindow();
   #generator: Generator | null = null;
+  #evalProgram: Promise<Program> | null = null;
 
   private constructor(
-    readonly inputs: SessionInputs,
+    readonly inputs: Omit<SessionInputs, "params">,
     readonly config: TrainConfig,
     readonly algorithm: Algorithm,
     private readonly graph: StepGraph,
     private readonly trainStep: TrainStep,
-    private readonly evalProgram: Program,
+    /** Compiles the evaluation program (on the first evaluation: a benchmark never needs it). */
+    private readonly compileEval: () => Promise<Program>,
     private readonly reference: Reference | null,
     position: Position,
   ) {
@@ -148,7 +157,8 @@ export class Session {
    * @param resolved The resolved config and its algorithm.
    * @param options `device`; `cache`: reference log-probs already known (on disk for the CLI, in
    *   memory for the page); `state`: a checkpoint's tensors and position to resume from;
-   *   `cacheDir`: where onnxruntime's optimized step is kept between runs (none in the page).
+   *   `cacheDir`: where onnxruntime's optimized step is kept between runs (none in the page);
+   *   `trainStep`: the step's profiling, fixed-buffer and static-size options (the benchmark's).
    * @returns The session, before its next step.
    */
   static async create(
@@ -159,6 +169,7 @@ export class Session {
       cache: RefLogpCache;
       state?: { tensors: TrainState; position: Position };
       cacheDir?: string;
+      trainStep?: Pick<TrainStepOptions, "profile" | "fixedBuffers" | "staticDims">;
     },
   ): Promise<Session> {
     const { config, algorithm } = resolved;
@@ -188,29 +199,32 @@ export class Session {
       maxGradNorm: config.max_grad_norm,
       device: options.device,
       cacheDir: options.cacheDir,
+      ...options.trainStep,
     });
     const position = startingPoint(step, { inputs, algorithm, state: options.state });
     // Every later program runs where the step landed ("auto" decides once).
     const where = { device: step.device };
-    const evalGraph = dropout ? stepGraph(false) : graph;
-    const evalProgram = await Program.compile({
-      loss: evalGraph.loss,
-      ...evalGraph.metrics,
-      [SEQ_LOGPS]: evalGraph.perSequence.logps,
-      [SEQ_COUNTS]: evalGraph.perSequence.counts,
-    }, where);
+    const compileEval = () => {
+      const evalGraph = dropout ? stepGraph(false) : graph;
+      return Program.compile({
+        loss: evalGraph.loss,
+        ...evalGraph.metrics,
+        [SEQ_LOGPS]: evalGraph.perSequence.logps,
+        [SEQ_COUNTS]: evalGraph.perSequence.counts,
+      }, where);
+    };
     const ref = inputs.reference;
-    if (algorithm.needsReference && !ref) {
-      throw new Error(`Loss "${algorithm.name}" needs a reference model: pass its weights`);
-    }
-    const reference = algorithm.needsReference
-      ? await Reference.create(ref!.config, ref!.weights, {
+    const reference = !algorithm.needsReference
+      ? null
+      : ref
+      ? await Reference.create(ref.config, ref.weights, {
         ...where,
         cache: options.cache,
         precision: policy.model.precision,
       })
-      : null;
-    return new Session(inputs, config, algorithm, graph, step, evalProgram, reference, position);
+      : Reference.cacheOnly(options.cache);
+    const { params: _, ...kept } = inputs;
+    return new Session(kept, config, algorithm, graph, step, compileEval, reference, position);
   }
 
   /** Where the run stands (a copy). */
@@ -334,12 +348,13 @@ export class Session {
     const sums: Record<string, number> = {};
     const tally = new PairwiseTally();
     const params = this.trainStep.paramFeeds();
-    const names = this.evalProgram.inputs.map((spec) => spec.name);
+    const program = await (this.#evalProgram ??= this.compileEval());
+    const names = program.inputs.map((spec) => spec.name);
     for (let start = 0; start < n; start += size) {
       const indices = [...Array(Math.min(size, n - start)).keys()].map((i) => start + i);
       const made = await this.#batch(examples, indices, "eval");
       if (!made) continue;
-      const out = await this.evalProgram.run(pickFeeds(names, { ...made.feeds, ...params }));
+      const out = await program.run(pickFeeds(names, { ...made.feeds, ...params }));
       const { [SEQ_LOGPS]: logps, [SEQ_COUNTS]: counts, ...metrics } = out;
       for (const [k, v] of Object.entries(metrics)) {
         sums[k] = (sums[k] ?? 0) + Number(v.data[0]) * indices.length;
@@ -409,8 +424,8 @@ export class Session {
     const online = this.inputs.online;
     await Promise.all([
       this.trainStep.release(),
-      this.evalProgram.release(),
-      this.reference?.program.release(),
+      this.#evalProgram?.then((program) => program.release()),
+      this.reference?.program?.release(),
       online?.release(),
     ]);
     if (this.#generator !== online?.generator) await this.#generator?.release();
