@@ -10,11 +10,21 @@
  *
  * @module
  */
-import * as ort from "onnxruntime-web";
+// Types only, of the version web/serve.ts serves (see ORT_WEB below for why not in deno.json).
+// deno-lint-ignore no-import-prefix
+import type * as Ort from "npm:onnxruntime-web@1.30.0";
 import type { OnnxModel } from "../graph/onnx.ts";
 import type { DType, HostTensor } from "../graph/tensor.ts";
 import type { ResolvedDevice, Value } from "./program.ts";
 import { type MakeTensor, OrtJsProgram, type OrtJsValue } from "./_ort_js.ts";
+
+/**
+ * onnxruntime-web, loaded by a specifier Deno does not follow ahead of time: only the page uses it,
+ * and a `deno task train` should not install it (139 MB). In the browser the page's import map
+ * resolves the name; `web/serve.ts` installs and serves the package (types: the pinned version).
+ */
+const ORT_WEB = "onnxruntime-web";
+const ort: typeof Ort = await import(ORT_WEB);
 
 /**
  * WASM threads a session uses: every core when the page is cross-origin isolated (threads need
@@ -44,7 +54,7 @@ export async function openWeb(
 ): Promise<WebProgram> {
   if (device === "cuda") throw new Error("A browser has no CUDA: use device webgpu or cpu");
   webThreads();
-  const options: ort.InferenceSession.SessionOptions = {
+  const options: Ort.InferenceSession.SessionOptions = {
     executionProviders: [device === "webgpu" ? "webgpu" : "wasm"],
     graphOptimizationLevel: "all",
     logSeverityLevel: 3,
@@ -80,12 +90,12 @@ export class WebProgram extends OrtJsProgram {
    * @param device Where it runs.
    * @param onnx The model's interface.
    */
-  constructor(session: ort.InferenceSession, device: ResolvedDevice, onnx: OnnxModel) {
+  constructor(session: Ort.InferenceSession, device: ResolvedDevice, onnx: OnnxModel) {
     super(session, makeTensor, device, onnx);
   }
 
   async read(value: Value): Promise<HostTensor> {
-    const t = (value as OrtJsValue).tensor as ort.Tensor;
+    const t = (value as OrtJsValue).tensor as Ort.Tensor;
     // getData() downloads a GPU buffer; a host tensor's data is returned as is.
     const data = await t.getData();
     return { dtype: t.type as DType, shape: [...t.dims], data: data as HostTensor["data"] };

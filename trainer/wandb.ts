@@ -11,6 +11,12 @@ import type { TrainConfig } from "./config.ts";
 import type { MetricsRow, RowSink } from "./log.ts";
 
 /**
+ * The SDK, by a specifier Deno does not follow ahead of time: installed by the first run that
+ * logs to wandb, not by every `deno task train` (types: the pinned version).
+ */
+const WANDB_SDK = "npm:@wandb/sdk@0.5.1";
+
+/**
  * The wandb sink for this run, or none.
  *
  * @param config The resolved config (logged as the run's config).
@@ -25,7 +31,7 @@ export async function wandbSink(config: TrainConfig): Promise<RowSink[]> {
   }
   const seconds = Number(Deno.env.get("WANDB_INIT_TIMEOUT") ?? 90);
   try {
-    const { default: wandb } = await import("@wandb/sdk");
+    const { default: wandb }: typeof import("npm:@wandb/sdk@0.5.1") = await import(WANDB_SDK);
     await withTimeout(wandb.init({ project, config }), seconds, "wandb.init");
     let failed = false;
     return [{

@@ -14,8 +14,12 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { createRequire } from "node:module";
 import { dirname, extname, join, normalize } from "node:path";
+import { fileURLToPath } from "node:url";
+// The page's onnxruntime-web, installed by this command (and the page's tests), not by every
+// `deno task train`: runtime/web.ts loads it by a name the browser's import map resolves.
+// deno-lint-ignore no-import-prefix
+import "npm:onnxruntime-web@1.30.0";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -64,7 +68,7 @@ export async function bundlePage(outDir: string): Promise<void> {
 
 /** Where URL prefixes are served from. */
 function mounts(app: string): [string, string][] {
-  const ort = join(dirname(createRequire(import.meta.url).resolve("onnxruntime-web")));
+  const ort = dirname(fileURLToPath(import.meta.resolve("npm:onnxruntime-web@1.30.0")));
   return [
     ["/app/", app],
     ["/ort/", ort],

@@ -1,5 +1,7 @@
 import { deepStrictEqual, equal, rejects } from "node:assert/strict";
-import { parquetWriteBuffer } from "hyparquet-writer";
+// Test-only: named here, not in deno.json, so `deno task train` does not install it.
+// deno-lint-ignore no-import-prefix
+import { parquetWriteBuffer } from "npm:hyparquet-writer@0.17.0";
 import { readRows } from "../../data/sources.ts";
 
 const rows = [

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
-import { initWasm, Resvg } from "@resvg/resvg-wasm";
+// Test-only: named here, not in deno.json, so `deno task train` does not install it.
+// deno-lint-ignore no-import-prefix
+import { initWasm, Resvg } from "npm:@resvg/resvg-wasm@2.6.2";
 import { ema, niceTicks, panelsFromRows, renderSvg } from "../../trainer/plot.ts";
 
 Deno.test("niceTicks() gives round steps of 1, 2 or 5 × 10ᵏ covering the range", () => {
