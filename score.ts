@@ -18,7 +18,6 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { input } from "./graph/mod.ts";
 import { type Device, parseDevice, Program } from "./runtime/mod.ts";
 import { collate } from "./data/batch.ts";
 import { DATA_FLAGS, dataConfigOf } from "./data/config.ts";
@@ -26,7 +25,7 @@ import { prepareData } from "./data/dataset.ts";
 import type { TokenizedExample } from "./data/types.ts";
 import { buildCausalLM } from "./model/decoder.ts";
 import { type LoadedModel, loadModel } from "./model/load.ts";
-import { sequenceLogps } from "./model/logprobs.ts";
+import { batchFeedsOf, batchLogps } from "./model/logprobs.ts";
 import { loadTokenizer } from "./model/tokenizer.ts";
 
 const USAGE = "Usage: deno task score --data PATH_OR_ID [--model M] [--batch_size 8] " +
@@ -75,11 +74,7 @@ export async function scoreExamples(
   const lm = adapter
     ? buildCausalLM(model.config, { frozen: model.weights, lora: adapter.lora })
     : buildCausalLM(model.config);
-  const out = sequenceLogps(lm, {
-    inputIds: input("input_ids", ["N", "T"], "int64"),
-    attentionMask: input("attention_mask", ["N", "T"]),
-    completionMask: input("completion_mask", ["N", "T"]),
-  });
+  const out = batchLogps(lm);
   const program = await Program.compile(
     { sum: out.sum, count: out.count, mean: out.mean },
     { device: options.device },
@@ -89,13 +84,10 @@ export async function scoreExamples(
   try {
     for (let start = 0; start < examples.length; start += size) {
       const part = examples.slice(start, start + size);
-      const batch = collate(part, { padTokenId: options.padTokenId, idsDtype: "int64" });
-      const shape = batch.shape;
+      const batch = collate(part, { padTokenId: options.padTokenId });
       const r = await program.run({
         ...(adapter ? adapter.weights : model.weights),
-        input_ids: { dtype: "int64", shape, data: batch.inputIds },
-        attention_mask: { dtype: "float32", shape, data: batch.attentionMask },
-        completion_mask: { dtype: "float32", shape, data: batch.completionMask },
+        ...batchFeedsOf(batch),
       });
       const at = (i: number): CompletionScore => ({
         logp_sum: r.sum.data[i] as number,

@@ -19,8 +19,6 @@ import type {
 export interface CollateOptions {
   /** Id written into padding positions. */
   padTokenId: number;
-  /** Element type of `inputIds`. @default "int32" */
-  idsDtype?: "int32" | "int64";
   /** Round T up to a multiple of this (fewer distinct shapes to compile). @default 1 */
   padToMultipleOf?: number;
 }
@@ -61,8 +59,7 @@ export function collate(
   const multiple = options.padToMultipleOf ?? 1;
   const longest = sequences.reduce((l, [p, c]) => Math.max(l, p.length + c.length), 0);
   const t = Math.ceil(longest / multiple) * multiple;
-  const int64 = options.idsDtype === "int64";
-  const inputIds = int64 ? new BigInt64Array(n * t) : new Int32Array(n * t);
+  const inputIds = new Int32Array(n * t);
   const attentionMask = new Float32Array(n * t);
   const completionMask = new Float32Array(n * t);
   const promptLengths = new Int32Array(n);
@@ -70,11 +67,7 @@ export function collate(
   sequences.forEach(([prompt, completion], row) => {
     const base = row * t;
     const ids = [...prompt, ...completion];
-    for (let j = 0; j < t; j++) {
-      const id = j < ids.length ? ids[j] : options.padTokenId;
-      if (int64) (inputIds as BigInt64Array)[base + j] = BigInt(id);
-      else (inputIds as Int32Array)[base + j] = id;
-    }
+    for (let j = 0; j < t; j++) inputIds[base + j] = j < ids.length ? ids[j] : options.padTokenId;
     attentionMask.fill(1, base, base + ids.length);
     completionMask.fill(1, base + prompt.length, base + ids.length);
     promptLengths[row] = prompt.length;

@@ -73,7 +73,7 @@ export interface BatchBase {
   /** [N, T]. */
   shape: [number, number];
   /** Token ids (N,T); padding positions hold the tokenizer's pad id. */
-  inputIds: Int32Array | BigInt64Array;
+  inputIds: Int32Array;
   /** (N,T): 1 on real tokens (prompt and completion), 0 on padding. */
   attentionMask: Float32Array;
   /**

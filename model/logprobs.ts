@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { concat, type Tensor, where, zerosLike } from "../graph/mod.ts";
+import { concat, type HostTensor, input, type Tensor, where, zerosLike } from "../graph/mod.ts";
 import type { CausalLM } from "./decoder.ts";
 
 /** A token batch as graph tensors (the data pipeline's `Batch` arrays, fed as inputs). */
@@ -74,4 +74,63 @@ export function sequenceLogps(model: CausalLM, batch: SequenceBatch): SequenceLo
   const tokenLogps = concat([zerosLike(masked.slice(1, 0, 1)), masked], 1).reshape([N, T]);
   const logitSum = where(mask.gt(0), logits.mean(-1), 0).sum(1);
   return { sum, count, mean, tokenLogps, tokenNll: tokenLogps.neg(), logitSum };
+}
+
+/** Graph-input names of a fed token batch, the same in every program that scores one. */
+export const BATCH_INPUTS = {
+  inputIds: "input_ids",
+  attentionMask: "attention_mask",
+  completionMask: "completion_mask",
+} as const;
+
+/**
+ * {@linkcode sequenceLogps} of a fed token batch: inputs named {@linkcode BATCH_INPUTS}, int32 ids.
+ * The one builder of the train step, the reference model, `deno task score` and the page.
+ *
+ * @param model The causal LM (policy or reference).
+ * @returns Summed, counted and mean log-probs (N) and per-token log-probs and NLL (N,T).
+ * @example
+ * ```ts
+ * import { batchLogps, buildCausalLM, loadConfig } from "./mod.ts";
+ * const out = batchLogps(buildCausalLM(await loadConfig("model/tiny")));
+ * if (out.sum.toString() !== "float32[N]") throw new Error("unexpected");
+ * ```
+ */
+export function batchLogps(model: CausalLM): SequenceLogps {
+  return sequenceLogps(model, {
+    inputIds: input(BATCH_INPUTS.inputIds, ["N", "T"], "int32"),
+    attentionMask: input(BATCH_INPUTS.attentionMask, ["N", "T"]),
+    completionMask: input(BATCH_INPUTS.completionMask, ["N", "T"]),
+  });
+}
+
+/**
+ * The feeds of {@linkcode batchLogps}'s inputs from a collated batch's arrays.
+ *
+ * @param batch Shape (N,T), int32 ids, attention and completion masks.
+ * @returns Host tensors by input name.
+ * @example
+ * ```ts
+ * import { batchFeedsOf } from "./logprobs.ts";
+ * const feeds = batchFeedsOf({
+ *   shape: [1, 2],
+ *   inputIds: new Int32Array([5, 6]),
+ *   attentionMask: new Float32Array([1, 1]),
+ *   completionMask: new Float32Array([0, 1]),
+ * });
+ * if (feeds.input_ids.dtype !== "int32") throw new Error("unexpected");
+ * ```
+ */
+export function batchFeedsOf(batch: {
+  shape: number[];
+  inputIds: Int32Array;
+  attentionMask: Float32Array;
+  completionMask: Float32Array;
+}): Record<string, HostTensor> {
+  const { shape } = batch;
+  return {
+    [BATCH_INPUTS.inputIds]: { dtype: "int32", shape, data: batch.inputIds },
+    [BATCH_INPUTS.attentionMask]: { dtype: "float32", shape, data: batch.attentionMask },
+    [BATCH_INPUTS.completionMask]: { dtype: "float32", shape, data: batch.completionMask },
+  };
 }

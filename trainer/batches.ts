@@ -12,8 +12,7 @@ import type { Device } from "../runtime/mod.ts";
 import { Program } from "../runtime/mod.ts";
 import type { ModelConfig } from "../model/config.ts";
 import { buildCausalLM } from "../model/decoder.ts";
-import { sequenceLogps } from "../model/logprobs.ts";
-import { input } from "../graph/mod.ts";
+import { batchFeedsOf, batchLogps } from "../model/logprobs.ts";
 import { FEEDS } from "./step_graph.ts";
 import type { RefLogpCache } from "./ref_cache.ts";
 
@@ -89,22 +88,14 @@ export function batchFeeds(
   batch: Batch,
   options: { groups: number; reference?: Float32Array; state?: Record<string, number> },
 ): Record<string, HostTensor | number> {
-  const [N, T] = batch.shape;
+  const [N] = batch.shape;
   const B = N / options.groups;
   const f32 = (data: Float32Array, shape: number[]): HostTensor => ({
     dtype: "float32",
     shape,
     data,
   });
-  const feeds: Record<string, HostTensor | number> = {
-    [FEEDS.inputIds]: {
-      dtype: batch.inputIds instanceof Int32Array ? "int32" : "int64",
-      shape: [N, T],
-      data: batch.inputIds,
-    },
-    [FEEDS.attentionMask]: f32(batch.attentionMask, [N, T]),
-    [FEEDS.completionMask]: f32(batch.completionMask, [N, T]),
-  };
+  const feeds: Record<string, HostTensor | number> = batchFeedsOf(batch);
   if (options.reference) feeds[FEEDS.reference] = f32(options.reference, [options.groups, B]);
   if (batch.kind === "unpaired") feeds[FEEDS.labels] = f32(batch.labels.slice(0, B), [B]);
   if (batch.kind === "paired") {
@@ -165,11 +156,7 @@ export class Reference {
     const inMemory = Object.values(weights).every((w) => !("file" in w));
     const { precision } = options;
     const model = buildCausalLM(config, inMemory ? { precision } : { frozen: weights, precision });
-    const lp = sequenceLogps(model, {
-      inputIds: input(FEEDS.inputIds, ["N", "T"], "int32"),
-      attentionMask: input(FEEDS.attentionMask, ["N", "T"]),
-      completionMask: input(FEEDS.completionMask, ["N", "T"]),
-    });
+    const lp = batchLogps(model);
     const program = await Program.compile({ logps: lp.sum }, { device: options.device });
     const fed = inMemory ? weights as Record<string, HostTensor> : {};
     return new Reference(program, options.cache, fed);

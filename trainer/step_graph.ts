@@ -15,7 +15,7 @@ import { requiredInputs } from "../algorithms/mod.ts";
 import { input, type Tensor } from "../graph/mod.ts";
 import type { ModelConfig } from "../model/config.ts";
 import { buildCausalLM, type CausalLM, type CausalLMOptions } from "../model/decoder.ts";
-import { sequenceLogps } from "../model/logprobs.ts";
+import { BATCH_INPUTS, batchLogps } from "../model/logprobs.ts";
 
 /** The built step graph and what it needs fed. */
 export interface StepGraph {
@@ -46,9 +46,7 @@ function labelledLogits(sums: Tensor, counts: Tensor, labels: Tensor) {
 
 /** Names of the graph inputs fed per batch. */
 export const FEEDS = {
-  inputIds: "input_ids",
-  attentionMask: "attention_mask",
-  completionMask: "completion_mask",
+  ...BATCH_INPUTS,
   reference: "reference_logps",
   labels: "labels",
   chosenScores: "chosen_scores",
@@ -103,11 +101,7 @@ export function buildStepGraph(
   const { algorithm, hp, kind } = options;
   const { needs, withKl, groups } = rowLayout(algorithm, { kind, hp });
   const model = buildCausalLM(config, options.model);
-  const lp = sequenceLogps(model, {
-    inputIds: input(FEEDS.inputIds, ["N", "T"], "int32"),
-    attentionMask: input(FEEDS.attentionMask, ["N", "T"]),
-    completionMask: input(FEEDS.completionMask, ["N", "T"]),
-  });
+  const lp = batchLogps(model);
   /** Row g of a (G,B) tensor, as (B). */
   const row = (t: Tensor, g: number) => t.slice(0, g, g + 1).squeeze(0);
   /** Row group g of a per-row (N) tensor, as (B). */

@@ -16,8 +16,7 @@ import { rowsFromText } from "../data/sources.ts";
 import type { Row } from "../data/types.ts";
 import { type ModelConfig, parseConfig } from "../model/config.ts";
 import { buildCausalLM } from "../model/decoder.ts";
-import { sequenceLogps } from "../model/logprobs.ts";
-import { input } from "../graph/mod.ts";
+import { batchFeedsOf, batchLogps } from "../model/logprobs.ts";
 import { modelFiles } from "../model/save.ts";
 import { tokenizerFromTexts } from "../model/tokenizer_json.ts";
 import { weightsFromBytes } from "../model/weights.ts";
@@ -117,12 +116,8 @@ export class PageRun {
       },
     );
     // Where the step landed ("auto" decides once).
-    const lp = sequenceLogps(buildCausalLM(config), {
-      inputIds: input("input_ids", ["N", "T"], "int64"),
-      attentionMask: input("attention_mask", ["N", "T"]),
-      completionMask: input("completion_mask", ["N", "T"]),
-    });
-    const scorer = await Program.compile({ sum: lp.sum }, { device: session.device });
+    const { sum } = batchLogps(buildCausalLM(config));
+    const scorer = await Program.compile({ sum }, { device: session.device });
     return new PageRun(settings, config, data, source.rows, session, model, scorer);
   }
 
@@ -160,13 +155,9 @@ export class PageRun {
     const examples = this.data.eval.slice(0, count);
     if (examples.some((e) => e.kind !== "paired")) return [];
     const { padTokenId } = this.session.inputs.tokenizer;
-    const batch = collate(examples, { padTokenId, idsDtype: "int64" });
-    const { shape } = batch;
     const { sum } = await this.scorer.run({
       ...this.session.paramFeeds(),
-      input_ids: { dtype: "int64", shape, data: batch.inputIds },
-      attention_mask: { dtype: "float32", shape, data: batch.attentionMask },
-      completion_mask: { dtype: "float32", shape, data: batch.completionMask },
+      ...batchFeedsOf(collate(examples, { padTokenId })),
     });
     return examples.map((e, i) => ({
       row: this.rows[e.row],

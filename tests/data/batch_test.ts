@@ -114,17 +114,16 @@ Deno.test("collate() carries scores only when every pair has them", () => {
   });
 });
 
-Deno.test("collate() builds unpaired batches with labels, int64 ids and a padding multiple", () => {
+Deno.test("collate() builds unpaired batches with labels, int32 ids and a padding multiple", () => {
   const b = collate([one([1], [2, 3], true), one([4, 5], [6], false)], {
     padTokenId: 9,
-    idsDtype: "int64",
     padToMultipleOf: 4,
     indices: [7, 3],
   });
   if (b.kind !== "unpaired") throw new Error("Expected an unpaired batch");
   deepStrictEqual(b.shape, [2, 4]);
-  ok(b.inputIds instanceof BigInt64Array);
-  deepStrictEqual([...b.inputIds], [1n, 2n, 3n, 9n, 4n, 5n, 6n, 9n]);
+  ok(b.inputIds instanceof Int32Array);
+  deepStrictEqual([...b.inputIds], [1, 2, 3, 9, 4, 5, 6, 9]);
   deepStrictEqual([...b.completionMask], [0, 1, 1, 0, 0, 0, 1, 0]);
   deepStrictEqual([...b.labels], [1, 0]);
   deepStrictEqual(b.indices, [7, 3]);
