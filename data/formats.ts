@@ -17,7 +17,7 @@
  * @module
  */
 
-import type { ChatMessage } from "../model/tokenizer.ts";
+import type { ChatMessage } from "../model/chat_template.ts";
 import { SkipRow } from "./skips.ts";
 import type { PairExtras, ParsedExample, Row, TextOrMessages } from "./types.ts";
 

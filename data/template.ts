@@ -35,7 +35,8 @@
  * @module
  */
 
-import type { ChatMessage, Tokenizer } from "../model/tokenizer.ts";
+import type { ChatMessage } from "../model/chat_template.ts";
+import type { Tokenizer } from "../model/tokenizer.ts";
 import { SkipRow } from "./skips.ts";
 import type { ParsedExample, TextOrMessages, TokenizedExample } from "./types.ts";
 

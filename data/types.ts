@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { ChatMessage } from "../model/tokenizer.ts";
+import type { ChatMessage } from "../model/chat_template.ts";
 
 /** A dataset row as read from JSONL, JSON or Parquet. */
 export type Row = Record<string, unknown>;

@@ -15,7 +15,11 @@
  * @module
  */
 
-import type { ChatMessage } from "./tokenizer.ts";
+/** One chat message, as in the `messages` a chat template renders. */
+export interface ChatMessage {
+  role: string;
+  content: string;
+}
 
 /** The chat template a folder provides, and where it came from. */
 export interface ChatTemplateChoice {

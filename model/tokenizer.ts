@@ -16,17 +16,11 @@
  */
 
 import { AutoTokenizer, env as transformersEnv } from "@huggingface/transformers";
-import { findChatTemplate, renderFallbackChat } from "./chat_template.ts";
+import { type ChatMessage, findChatTemplate, renderFallbackChat } from "./chat_template.ts";
 
 export { renderFallbackChat };
 import { hubDownloadMatching, type HubOptions, isHubId } from "./hub.ts";
 import { probeTurnEnd, readStopTokenIds, suffixWarning, type TurnEnd } from "./turn_end.ts";
-
-/** One chat message, as in the `messages` of a chat template. */
-export interface ChatMessage {
-  role: string;
-  content: string;
-}
 
 /** A loaded tokenizer. */
 export interface Tokenizer {

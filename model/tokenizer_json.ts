@@ -9,7 +9,8 @@
 import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers";
 import { Template } from "@huggingface/jinja";
 import { renderFallbackChat } from "./chat_template.ts";
-import type { ChatMessage, Tokenizer } from "./tokenizer.ts";
+import type { ChatMessage } from "./chat_template.ts";
+import type { Tokenizer } from "./tokenizer.ts";
 import { probeTurnEnd, stopTokenIdsOf, suffixWarning, type TurnEnd } from "./turn_end.ts";
 
 /** The parsed tokenizer files. */
