@@ -96,6 +96,12 @@ export function collate(
   return { kind, ...common, pairs: pairs.length, extras };
 }
 
+/**
+ * Batch orders: shuffled, or similar lengths together (HF's `train_sampling_strategy`, the one
+ * name of this setting in the config, the batch order and here).
+ */
+export const SAMPLING_STRATEGIES = ["random", "group_by_length"] as const;
+
 /** Options of {@link batchIndices}. */
 export interface BatchOptions {
   /** Pairs (or unpaired rows) per batch. @default 8 */
@@ -104,8 +110,8 @@ export interface BatchOptions {
   seed?: number;
   /** Epoch number (0-based), so each epoch has its own order. @default 0 */
   epoch?: number;
-  /** Put examples of similar length together (less padding). @default false */
-  group_by_length?: boolean;
+  /** `group_by_length` puts examples of similar length together (less padding). @default "random" */
+  train_sampling_strategy?: (typeof SAMPLING_STRATEGIES)[number];
   /** Keep the dataset order (e.g. for evaluation). @default true */
   shuffle?: boolean;
   /** Drop the last batch when it is smaller than batch_size. @default false */
@@ -121,7 +127,7 @@ export function exampleLength(e: TokenizedExample): number {
 }
 
 /**
- * The batches of one epoch, as lists of example indices. With `group_by_length`, shuffled
+ * The batches of one epoch, as lists of example indices. With `group_by_length` sampling, shuffled
  * examples are cut into mega-batches of 50 batches, each sorted by length and cut into batches,
  * and the batches are shuffled again (the idea of HF's LengthGroupedSampler).
  *
@@ -144,7 +150,8 @@ export function batchIndices(lengths: number[], options: BatchOptions = {}): num
   const seed = (options.seed ?? 42) + (options.epoch ?? 0);
   let order = lengths.map((_, i) => i);
   if (options.shuffle ?? true) order = shuffle(order, seed);
-  if (options.group_by_length) {
+  const grouped = options.train_sampling_strategy === "group_by_length";
+  if (grouped) {
     const mega = size * 50;
     const sorted: number[] = [];
     for (let i = 0; i < order.length; i += mega) {
@@ -156,7 +163,7 @@ export function batchIndices(lengths: number[], options: BatchOptions = {}): num
   let batches: number[][] = [];
   for (let i = 0; i < order.length; i += size) batches.push(order.slice(i, i + size));
   if (options.drop_last && batches.length && batches.at(-1)!.length < size) batches.pop();
-  if (options.group_by_length && (options.shuffle ?? true)) batches = shuffle(batches, seed + 7919);
+  if (grouped && (options.shuffle ?? true)) batches = shuffle(batches, seed + 7919);
   return batches;
 }
 

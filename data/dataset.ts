@@ -229,11 +229,14 @@ export async function prepareRows(
  */
 export function* epochBatches(
   examples: TokenizedExample[],
-  options: Pick<BatchOptions, "batch_size" | "seed" | "group_by_length"> & CollateOptions & {
-    epoch?: number;
-    shuffle?: boolean;
-    drop_last?: boolean;
-  },
+  options:
+    & Pick<BatchOptions, "batch_size" | "seed" | "train_sampling_strategy">
+    & CollateOptions
+    & {
+      epoch?: number;
+      shuffle?: boolean;
+      drop_last?: boolean;
+    },
 ): Generator<Batch> {
   for (const indices of batchIndices(examples.map(exampleLength), options)) {
     yield collate(indices.map((i) => examples[i]), { ...options, indices });

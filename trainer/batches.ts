@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { batchIndices, collate, exampleLength } from "../data/batch.ts";
+import { batchIndices, type BatchOptions, collate, exampleLength } from "../data/batch.ts";
 import type { Batch, TokenizedExample, UnpairedExample } from "../data/types.ts";
 import type { HostTensor, Precision, StoredTensor } from "../graph/mod.ts";
 import type { Device } from "../runtime/mod.ts";
@@ -22,8 +22,8 @@ export interface OrderOptions {
   batchSize: number;
   /** Shuffling seed (combined with the epoch). */
   seed: number;
-  /** Group similar lengths. */
-  groupByLength: boolean;
+  /** Shuffled, or similar lengths together. */
+  train_sampling_strategy: BatchOptions["train_sampling_strategy"];
   /** Pad id for collation. */
   padTokenId: number;
 }
@@ -49,7 +49,7 @@ export function* microBatches(
       batch_size: options.batchSize,
       seed: options.seed,
       epoch,
-      group_by_length: options.groupByLength,
+      train_sampling_strategy: options.train_sampling_strategy,
       shuffle: true,
     });
     for (const indices of batches) if (position++ >= start) yield { epoch, indices };

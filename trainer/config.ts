@@ -21,6 +21,7 @@ import { parse as parseYaml, stringify as stringifyYaml } from "@std/yaml";
 import { type Algorithm, algorithm as getAlgorithm, ALGORITHMS } from "../algorithms/mod.ts";
 import type { Hyperparameters } from "../algorithms/mod.ts";
 import { LOSS_KEYS } from "../algorithms/keys.ts";
+import { SAMPLING_STRATEGIES } from "../data/batch.ts";
 import { DATA_ALIASES, DATA_KEYS } from "../data/config.ts";
 import {
   atLeast,
@@ -168,7 +169,7 @@ export const KEYS = {
     type: "string",
     default: "random",
     trl: "random",
-    oneOf: ["random", "group_by_length"],
+    oneOf: SAMPLING_STRATEGIES,
     help: "batch order: shuffled, or similar lengths together",
   },
   // LoRA (TRL's ModelConfig) and memory.

@@ -144,7 +144,7 @@ export class Session {
     this.#order = microBatches(inputs.data.train, {
       batchSize: config.per_device_train_batch_size,
       seed: config.seed,
-      groupByLength: config.train_sampling_strategy === "group_by_length",
+      train_sampling_strategy: config.train_sampling_strategy,
       padTokenId: inputs.tokenizer.padTokenId,
     }, position.consumed);
   }

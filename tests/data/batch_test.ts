@@ -146,7 +146,7 @@ Deno.test("batchIndices() shuffles with the seed, differently each epoch, coveri
   throws(() => batchIndices(lengths, { batch_size: 0 }), /Invalid batch_size 0/);
 });
 
-Deno.test("batchIndices() with group_by_length reduces padding", () => {
+Deno.test("batchIndices() with group_by_length sampling reduces padding", () => {
   const lengths = Array.from({ length: 400 }, (_, i) => 1 + ((i * 37) % 97));
   const padding = (batches: number[][]) =>
     batches.reduce(
@@ -155,7 +155,11 @@ Deno.test("batchIndices() with group_by_length reduces padding", () => {
       0,
     );
   const plain = batchIndices(lengths, { batch_size: 8, seed: 3 });
-  const grouped = batchIndices(lengths, { batch_size: 8, seed: 3, group_by_length: true });
+  const grouped = batchIndices(lengths, {
+    batch_size: 8,
+    seed: 3,
+    train_sampling_strategy: "group_by_length",
+  });
   deepStrictEqual(grouped.flat().sort((x, y) => x - y), lengths.map((_, i) => i));
   ok(padding(grouped) < padding(plain) / 4, `${padding(grouped)} vs ${padding(plain)}`);
 });
