@@ -40,6 +40,18 @@ export const ONNX_DTYPE: Readonly<Record<DType, number>> = {
   bfloat16: 16,
 };
 
+/** Bytes per element of each dtype (host arrays, files, device buffers alike). */
+export const DTYPE_BYTES: Readonly<Record<DType, number>> = {
+  float32: 4,
+  uint8: 1,
+  int32: 4,
+  int64: 8,
+  bool: 1,
+  float16: 2,
+  float64: 8,
+  bfloat16: 2,
+};
+
 /** The dtype of an ONNX TensorProto.DataType code. */
 export function dtypeOfCode(code: number): DType {
   const found = Object.entries(ONNX_DTYPE).find(([, c]) => c === code);

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { HostTensor, StoredTensor } from "../graph/mod.ts";
+import { DTYPE_BYTES, type HostTensor, type StoredTensor } from "../graph/mod.ts";
 
 /** The checkpoint dtypes this project reads and writes, by safetensors name. */
 const DTYPES = {
@@ -17,7 +17,6 @@ const DTYPES = {
   I64: "int64",
   I32: "int32",
 } as const;
-const WIDTH = { float32: 4, float16: 2, bfloat16: 2, int64: 8, int32: 4 } as const;
 type StDtype = keyof typeof DTYPES;
 
 /** The safetensors dtype name of a host dtype. */
@@ -97,7 +96,7 @@ export function parseSafetensors(bytes: Uint8Array, source = "safetensors bytes"
   for (const { name, entry, dtype } of headerTensors(header, source)) {
     const [begin, end] = entry.data_offsets;
     const count = entry.shape.reduce((a, b) => a * b, 1);
-    const width = WIDTH[dtype];
+    const width = DTYPE_BYTES[dtype];
     if (end - begin !== count * width || base + end > bytes.length) {
       throw new Error(`Tensor "${name}" has bad data offsets [${begin}, ${end}] in ${source}`);
     }

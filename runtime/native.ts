@@ -11,9 +11,16 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { OnnxModel, ValueSpec } from "../graph/onnx.ts";
 import { toOnnx } from "../graph/onnx.ts";
-import { arrayFor, type DType, type HostTensor, input, ONNX_DTYPE } from "../graph/tensor.ts";
+import {
+  arrayFor,
+  type DType,
+  DTYPE_BYTES,
+  type HostTensor,
+  input,
+  ONNX_DTYPE,
+} from "../graph/tensor.ts";
 import { appendCuda } from "./cuda.ts";
-import { check, cstr, ELEMENT_BYTES, type Ort, ort, out, outAsync } from "./ort.ts";
+import { check, cstr, type Ort, ort, out, outAsync } from "./ort.ts";
 import {
   type Feed,
   hostFeed,
@@ -155,7 +162,7 @@ export class NativeValue implements Value {
   #bytes(): Uint8Array {
     const lib = ort();
     const data = out((p) => check(lib, lib.fn.GetTensorMutableData(this.pointer, p)));
-    const n = this.shape.reduce((a, b) => a * b, 1) * ELEMENT_BYTES[this.dtype];
+    const n = this.shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[this.dtype];
     return new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(data!, n));
   }
 }

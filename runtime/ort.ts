@@ -15,7 +15,6 @@
 import { dirname, join } from "node:path";
 import { createRequire } from "node:module";
 import { existsSync } from "node:fs";
-import type { DType } from "../graph/tensor.ts";
 
 /**
  * The lowest `OrtApi` version that has every function below: 11 added
@@ -114,18 +113,6 @@ export interface Ort {
   /** Memory info of plain CPU memory. */
   cpuMemory: Deno.PointerValue;
 }
-
-/** Bytes per element. */
-export const ELEMENT_BYTES: Readonly<Record<DType, number>> = {
-  float32: 4,
-  uint8: 1,
-  int32: 4,
-  int64: 8,
-  bool: 1,
-  float16: 2,
-  float64: 8,
-  bfloat16: 2,
-};
 
 /**
  * The library onnxruntime-node installed (`bin/napi-v6/<platform>/<arch>/`), or `ORT_LIB`.
