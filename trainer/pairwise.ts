@@ -11,6 +11,7 @@
  *
  * @module
  */
+import type { TokenizedExample } from "../data/types.ts";
 
 /** Relative size of float32 rounding in a sum of log-probs (a few ulps). */
 const NOISE = 1e-6;
@@ -40,6 +41,33 @@ export class PairwiseTally {
     const pair = this.#pairs.get(row) ?? {};
     pair[chosen ? "chosen" : "rejected"] = scored;
     this.#pairs.set(row, pair);
+  }
+
+  /**
+   * Adds a batch's completions: row-group 0 (chosen, or the unpaired completions) and, for pairs,
+   * row-group 1 (rejected), as the step graph stacks them.
+   *
+   * @param examples The batch's examples, in batch order.
+   * @param seq Per-row summed policy log-probs and token counts (G·B), and the reference's.
+   */
+  addBatch(
+    examples: TokenizedExample[],
+    seq: { logps: ArrayLike<unknown>; counts: ArrayLike<unknown>; reference?: Float32Array },
+  ): void {
+    const B = examples.length;
+    const at = (i: number) => ({
+      logp: Number(seq.logps[i]),
+      count: Number(seq.counts[i]),
+      ref: seq.reference ? seq.reference[i] : undefined,
+    });
+    examples.forEach((e, b) => {
+      if (e.kind === "paired") {
+        this.add(e.row, true, at(b));
+        this.add(e.row, false, at(B + b));
+      } else {
+        this.add(e.row, e.label, at(b));
+      }
+    });
   }
 
   /**

@@ -359,7 +359,7 @@ export class Session {
       for (const [k, v] of Object.entries(metrics)) {
         sums[k] = (sums[k] ?? 0) + Number(v.data[0]) * indices.length;
       }
-      tallyPairs(tally, indices.map((i) => examples[i]), {
+      tally.addBatch(indices.map((i) => examples[i]), {
         logps: logps.data,
         counts: counts.data,
         reference: made.reference,
@@ -484,28 +484,6 @@ function startingPoint(
     skipped: {},
     algorithmState: { ...from.algorithm.state?.initial },
   };
-}
-
-/** Adds a batch's completions (row-group 0, and 1 for pairs) to the pairwise tally. */
-function tallyPairs(
-  tally: PairwiseTally,
-  examples: TokenizedExample[],
-  seq: { logps: ArrayLike<unknown>; counts: ArrayLike<unknown>; reference?: Float32Array },
-): void {
-  const B = examples.length;
-  const at = (i: number) => ({
-    logp: Number(seq.logps[i]),
-    count: Number(seq.counts[i]),
-    ref: seq.reference ? seq.reference[i] : undefined,
-  });
-  examples.forEach((e, b) => {
-    if (e.kind === "paired") {
-      tally.add(e.row, true, at(b));
-      tally.add(e.row, false, at(B + b));
-    } else {
-      tally.add(e.row, e.label, at(b));
-    }
-  });
 }
 
 function newWindow(): Window {
