@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { atLeast, checkValue, fromString, greaterThan, type KeySpec } from "../data/key_spec.ts";
+import { atLeast, checkValue, fromString, greaterThan, type KeySpec } from "../data/key_table.ts";
 import type { Algorithm, Hyperparameters } from "./types.ts";
 
 /** Every per-loss key (`default` null: each algorithm's `defaults` owns the value). */

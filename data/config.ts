@@ -16,7 +16,7 @@ import {
   fromString,
   type KeySpec,
   type Value,
-} from "./key_spec.ts";
+} from "./key_table.ts";
 
 /** Every data key. The order is `--help`'s. */
 export const DATA_KEYS = {

@@ -38,4 +38,4 @@ export * from "./skips.ts";
 export * from "./shuffle.ts";
 export * from "./dataset.ts";
 export * from "./config.ts";
-export * from "./key_spec.ts";
+export * from "./key_table.ts";

@@ -33,7 +33,7 @@ import {
   type KeySpec,
   type Readers,
   type Value,
-} from "../data/key_spec.ts";
+} from "../data/key_table.ts";
 import trl from "./trl_defaults.json" with { type: "json" };
 
 export type { KeySpec, Value };

@@ -80,7 +80,7 @@ export type ConfigOf<T> = { -readonly [K in keyof T]: ValueOf<T[K]> };
  * @returns The value.
  * @example
  * ```ts
- * import { fromString } from "./key_spec.ts";
+ * import { fromString } from "./key_table.ts";
  * if (fromString("0.5") !== 0.5 || fromString("true") !== true) throw new Error("unexpected");
  * ```
  */
@@ -101,7 +101,7 @@ export function fromString(raw: string): unknown {
  * @throws Naming the key, the value and what is expected.
  * @example
  * ```ts
- * import { atLeast, checkValue } from "./key_spec.ts";
+ * import { atLeast, checkValue } from "./key_table.ts";
  * const spec = { type: "integer", default: 8, range: atLeast(1), help: "" } as const;
  * if (checkValue("batch", spec, 4) !== 4) throw new Error("unexpected");
  * ```
