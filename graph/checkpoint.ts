@@ -41,9 +41,26 @@ export function checkpoint(x: Tensor, f: (x: Tensor) => Tensor, leaves: Tensor[]
   const precision = currentPrecision();
   recomputations.set(y, (g) =>
     withPrecision(precision, () => {
-      const dependency = g.reshape([-1]).slice(0, 0, 1).mul(0);
-      const again = x.add(dependency);
+      const again = afterGradient(x, g);
       return grad(f(again), [again, ...leaves], { seed: g, stopAt: [again] });
     }));
   return y;
+}
+
+/**
+ * `x + 0·g₀` (g₀ one element of `g`): x's value, as a tensor that onnxruntime can neither merge
+ * with the forward's x-readers nor compute before `g` exists (see the module doc).
+ *
+ * @param x The value a recomputation starts from.
+ * @param g The gradient whose arrival it must wait for.
+ * @returns x, computed after g.
+ * @example
+ * ```ts
+ * import { afterGradient, input } from "./mod.ts";
+ * const x = input("x", [2]);
+ * if (afterGradient(x, input("g", [3])).toString() !== "float32[2]") throw new Error("unexpected");
+ * ```
+ */
+export function afterGradient(x: Tensor, g: Tensor): Tensor {
+  return x.add(g.reshape([-1]).slice(0, 0, 1).mul(0).cast(x.dtype));
 }

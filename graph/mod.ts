@@ -23,4 +23,5 @@ export * from "./checkpoint.ts";
 export { currentPrecision, type Precision, withPrecision } from "./precision.ts";
 export * from "./onnx.ts";
 export { emulateBf16 } from "./emulate_bf16.ts";
+export * from "./linear_log_softmax.ts";
 export * from "./optim.ts";

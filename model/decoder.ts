@@ -22,6 +22,7 @@ import {
   constant,
   type HostTensor,
   input,
+  linearLogSoftmaxAt,
   type Precision,
   storedConstant,
   type StoredTensor,
@@ -98,6 +99,18 @@ export interface CausalLM {
   hidden(inputIds: Tensor, attentionMask: Tensor): Tensor;
   /** The LM head: (…,D) hidden states to (…,V) logits. */
   head(hidden: Tensor): Tensor;
+  /**
+   * Log-probabilities of `labels` under the LM head, `log softmax(head(hidden))[labels]`, chunked
+   * over the vocabulary with the chunks recomputed in the backward
+   * (graph/linear_log_softmax.ts): no (…,V) logits are kept for the backward.
+   *
+   * @param hidden Hidden states (…,D).
+   * @param labels Token ids (…), int64.
+   * @returns Log-probabilities (…).
+   */
+  labelLogps(hidden: Tensor, labels: Tensor): Tensor;
+  /** Mean logit over the vocabulary (…) of hidden states (…,D): h · mean_v W_v, no (…,V) tensor. */
+  meanLogit(hidden: Tensor): Tensor;
   /** `head(hidden(inputIds, attentionMask))`: logits (N,T,V). */
   logits(inputIds: Tensor, attentionMask: Tensor): Tensor;
   /**
@@ -305,12 +318,12 @@ export function buildCausalLM(config: ModelConfig, options: CausalLMOptions = {}
     return { hidden, present };
   }
 
+  const headWeight = config.tie_word_embeddings
+    ? w("model.embed_tokens.weight")
+    : w("lm_head.weight");
   const head = (h: Tensor): Tensor => {
     const lead = h.shape.slice(0, -1);
-    const weight = config.tie_word_embeddings
-      ? w("model.embed_tokens.weight")
-      : w("lm_head.weight");
-    return h.reshape([-1, D]).matmul(weight.transpose()).reshape([...lead, config.vocab_size]);
+    return h.reshape([-1, D]).matmul(headWeight.transpose()).reshape([...lead, config.vocab_size]);
   };
   const precision = options.precision ?? "float32";
   const hidden = (ids: Tensor, mask: Tensor) =>
@@ -322,6 +335,10 @@ export function buildCausalLM(config: ModelConfig, options: CausalLMOptions = {}
     weights,
     hidden,
     head: lmHead,
+    labelLogps: (h, labels) =>
+      withPrecision(precision, () => linearLogSoftmaxAt(h, headWeight, labels)),
+    meanLogit: (h) =>
+      withPrecision(precision, () => h.matmul(headWeight.mean(0, true).transpose()).squeeze(-1)),
     logits: (ids, mask) => lmHead(hidden(ids, mask)),
     step: (ids, mask, past) => withPrecision(precision, () => step(ids, mask, past)),
   };

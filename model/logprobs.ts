@@ -4,8 +4,9 @@
  *
  *   log p(y|x) = Σ_{t ≥ 1} m_t · log softmax(f(ids_{<t}))[ids_t],   m = completion mask (N,T)
  *
- * Only the T−1 positions that predict a token go through the LM head, and the log-softmax is
- * gathered at the labels right away, so nothing downstream holds (N,T,V) logits.
+ * Only the T−1 positions that predict a token go through the LM head, one vocabulary chunk at a
+ * time, recomputed in the backward (`CausalLM.labelLogps`): no (N,T,V) logits are held from the
+ * forward to the backward.
  *
  * @module
  */
@@ -61,9 +62,8 @@ export function sequenceLogps(model: CausalLM, batch: SequenceBatch): SequenceLo
   const { inputIds, attentionMask } = batch;
   const [N, T] = inputIds.shape;
   const hidden = model.hidden(inputIds, attentionMask).slice(1, 0, -1); // (N,T-1,D)
-  const labels = inputIds.slice(1, 1).cast("int64").unsqueeze(-1); // (N,T-1,1)
-  const logits = model.head(hidden); // (N,T-1,V)
-  const logp = logits.logSoftmax(-1).takeAlongAxis(labels, -1).squeeze(-1);
+  const labels = inputIds.slice(1, 1).cast("int64"); // (N,T-1)
+  const logp = model.labelLogps(hidden, labels); // (N,T-1)
   const mask = batch.completionMask.cast("float32").slice(1, 1); // (N,T-1)
   // `where`, not a product: a -inf log-prob outside the completion must not become NaN.
   const masked = where(mask.gt(0), logp, 0);
@@ -72,7 +72,7 @@ export function sequenceLogps(model: CausalLM, batch: SequenceBatch): SequenceLo
   const mean = sum.div(count.maximum(1));
   // Re-align to the input tokens: token 0 has no prediction.
   const tokenLogps = concat([zerosLike(masked.slice(1, 0, 1)), masked], 1).reshape([N, T]);
-  const logitSum = where(mask.gt(0), logits.mean(-1), 0).sum(1);
+  const logitSum = where(mask.gt(0), model.meanLogit(hidden), 0).sum(1);
   return { sum, count, mean, tokenLogps, tokenNll: tokenLogps.neg(), logitSum };
 }
 
