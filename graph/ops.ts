@@ -112,7 +112,10 @@ export function where(cond: Tensor, a: Tensor | number, b: Tensor | number): Ten
 /** Batched matrix product with numpy broadcasting of batch dims. */
 export const matmul = (a: Tensor, b: Tensor): Tensor => apply("MatMul", [a, b]);
 
-/** Permutes axes (default: swap the last two). */
+/**
+ * Permutes axes (default: swap the last two). A transpose of a transpose is one transpose of the
+ * original (none when they cancel), so gradients of transposed weights move no weight-sized copy.
+ */
 export function transpose(x: Tensor, perm?: number[]): Tensor {
   const p = perm ??
     [...Array(x.rank).keys()].map((i) =>
@@ -121,7 +124,13 @@ export function transpose(x: Tensor, perm?: number[]): Tensor {
   if (p.length !== x.rank || new Set(p.map((a) => normAxis(a, x.rank))).size !== x.rank) {
     throw new Error(`Transpose: perm [${p}] is not a permutation of ${x.rank} axes of ${x}`);
   }
-  return apply("Transpose", [x], { perm: p.map((a) => normAxis(a, x.rank)) });
+  const axes = p.map((a) => normAxis(a, x.rank));
+  if (x.op !== "Transpose") return apply("Transpose", [x], { perm: axes });
+  const inner = x.attrs.perm as number[];
+  const composed = axes.map((a) => inner[a]);
+  return composed.every((a, i) => a === i)
+    ? x.inputs[0]
+    : apply("Transpose", [x.inputs[0]], { perm: composed });
 }
 
 /** Reshapes to `shape`; names resolve against `x`'s ancestry, one entry may be -1. */

@@ -258,6 +258,16 @@ const PRIMITIVES: Record<string, Primitive> = {
     vjp: (g, _x, y) => {
       const perm = y.attrs.perm as number[];
       const inverse = perm.map((_, i) => perm.indexOf(i));
+      // The gradient of a transposed weight, x @ Wᵀ, arrives as the product (xᵀ g): its transpose
+      // is gᵀ x, a product of activation transposes that onnxruntime folds into the matmul, not a
+      // weight-sized Transpose each step.
+      const swapsLastTwo = inverse.every((a, i) =>
+        i < perm.length - 2 ? a === i : a === (i === perm.length - 1 ? i - 1 : i + 1)
+      );
+      if (g.op === "MatMul" && g.rank === perm.length && swapsLastTwo) {
+        const [a, b] = g.inputs;
+        return [matmul(transpose(b), transpose(a))];
+      }
       return [transpose(g, inverse)];
     },
   },
