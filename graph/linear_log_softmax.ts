@@ -9,8 +9,9 @@
  *
  * The vocabulary is cut into chunks of W's rows. The forward keeps only lse and z_y per row (each
  * chunk's logits are reduced to a log-sum-exp at once: lse = log Σ_k e^{lse_k}); the backward
- * recomputes each chunk's logits, turns them into that chunk's ∂L/∂z, and gives ∂L/∂h (summed over
- * chunks in float32) and the chunk's rows of ∂L/∂W, joined by one Concat. The sequence length may
+ * recomputes each chunk's logits (one more head matmul than keeping them), turns them with the
+ * kept lse into that chunk's ∂L/∂z, and gives ∂L/∂h (summed over chunks in float32) and the chunk's
+ * rows of ∂L/∂W, joined by one Concat. The sequence length may
  * be dynamic; the vocabulary is static, so the chunks are fixed at build time. Like `checkpoint`,
  * the recomputation reads `h + 0·g₀` so onnxruntime neither merges it with the forward nor runs it
  * early (graph/checkpoint.ts).
@@ -73,13 +74,15 @@ export function linearLogSoftmaxAt(
   /** z_y (…): the label's logit, as the matmul of the whole head would round it. */
   const labelLogit = (x: Tensor): Tensor =>
     x.unsqueeze(-2).matmul(w.gather(labels).unsqueeze(-1)).squeeze([-2, -1]);
-  const value = labelLogit(h.stopGradient()).sub(logNormalizer(h.stopGradient()));
+  // lse (…) is kept for the backward (one value per row); the chunks' logits are not.
+  const normalizer = logNormalizer(h.stopGradient());
+  const value = labelLogit(h.stopGradient()).sub(normalizer);
   const y = apply("Checkpoint", [value, h, w]);
   const precision = currentPrecision();
   recomputations.set(y, (g) =>
     withPrecision(precision, () => {
       const x = afterGradient(h, g);
-      const lse = logNormalizer(x).unsqueeze(-1);
+      const lse = normalizer.unsqueeze(-1);
       const rows = x.reshape([-1, x.shape[x.rank - 1]]); // (M,D)
       const gRows = g.reshape([-1, 1]); // (M,1)
       const labelRows = labels.reshape([-1, 1]); // (M,1)
