@@ -2,6 +2,11 @@
  * Dataset sources: local `.jsonl`, `.json` and `.parquet` files (also `.jsonl.gz` / `.json.gz`),
  * and Hub dataset ids (`org/name`) whose files are downloaded into the HF cache.
  *
+ * Text must be UTF-8: invalid bytes are an error naming the file and line (row and column for
+ * Parquet), as `datasets` (pyarrow) and Python's `open()` fail, rather than U+FFFD replacements
+ * trained on without a word or rows skipped. A wrong encoding is usually the whole file's
+ * (cp1252, latin-1), so skipping would drop every non-ASCII row; re-encoding fixes all of them.
+ *
  * @module
  */
 
@@ -107,8 +112,54 @@ async function isFile(path: string): Promise<boolean> {
 export async function readFile(path: string, limit = Infinity): Promise<Row[]> {
   const name = path.toLowerCase();
   if (name.endsWith(".parquet")) return await readParquet(path, limit);
-  const text = name.endsWith(".gz") ? await gunzip(path) : await Deno.readTextFile(path);
-  return parseText(text, path, limit);
+  const bytes = name.endsWith(".gz") ? await gunzip(path) : await Deno.readFile(path);
+  return parseText(decodeUtf8(bytes, path), path, limit);
+}
+
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+
+function isUtf8(bytes: Uint8Array): boolean {
+  try {
+    UTF8.decode(bytes);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A text file's bytes as a string, or an error naming the first line that is not UTF-8.
+ *
+ * @param bytes The file's contents.
+ * @param path The file's name, for the error.
+ * @returns The text (a leading byte-order mark removed).
+ * @example
+ * ```ts
+ * import { throws } from "node:assert/strict";
+ * import { decodeUtf8 } from "./sources.ts";
+ * const bytes = new TextEncoder().encode('{"a":"ok"}\n{"a":"caf?"}\n');
+ * bytes[bytes.length - 4] = 0xe9; // "é" in cp1252
+ * throws(() => decodeUtf8(bytes, "d.jsonl"), /^Error: Invalid UTF-8 on line 2 of d\.jsonl: /);
+ * ```
+ */
+export function decodeUtf8(bytes: Uint8Array, path: string): string {
+  try {
+    return UTF8.decode(bytes);
+  } catch {
+    // Only on failure: find the line (no UTF-8 sequence contains a newline byte).
+    for (let line = 1, start = 0; start <= bytes.length; line++) {
+      const end = bytes.indexOf(0x0a, start);
+      const stop = end === -1 ? bytes.length : end;
+      if (!isUtf8(bytes.subarray(start, stop))) {
+        throw new Error(
+          `Invalid UTF-8 on line ${line} of ${path}: save the file as UTF-8 (from cp1252, e.g. ` +
+            `iconv -f cp1252 -t utf-8 IN > OUT)`,
+        );
+      }
+      start = stop + 1;
+    }
+    throw new Error(`Invalid UTF-8 in ${path}: save the file as UTF-8`);
+  }
 }
 
 function parseText(text: string, path: string, limit: number): Row[] {
@@ -118,10 +169,10 @@ function parseText(text: string, path: string, limit: number): Row[] {
   throw new Error(`Unsupported dataset file type: ${path} (expected .jsonl, .json or .parquet)`);
 }
 
-async function gunzip(path: string): Promise<string> {
+async function gunzip(path: string): Promise<Uint8Array> {
   using file = await Deno.open(path);
   const stream = file.readable.pipeThrough(new DecompressionStream("gzip"));
-  return await new Response(stream).text();
+  return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
 function parseJsonl(text: string, path: string, limit: number): Row[] {
@@ -175,6 +226,11 @@ async function readParquet(path: string, limit: number): Promise<Row[]> {
       file,
       compressors,
       rowEnd: Number.isFinite(limit) ? limit : undefined,
+      // Marked when not UTF-8, so the row and column can be named below.
+      parsers: {
+        stringFromBytes: (b) => b && (isUtf8(b) ? UTF8.decode(b) : NOT_UTF8),
+        jsonFromBytes: (b) => b && (isUtf8(b) ? JSON.parse(UTF8.decode(b)) : NOT_UTF8),
+      },
     }) as Row[];
   } catch (e) {
     throw new Error(
@@ -183,7 +239,29 @@ async function readParquet(path: string, limit: number): Promise<Row[]> {
       } (corrupt, truncated or not Parquet)`,
     );
   }
+  rows.forEach((row, index) => {
+    for (const [column, value] of Object.entries(row)) {
+      if (holdsNotUtf8(value)) {
+        throw new Error(
+          `Invalid UTF-8 in row ${index}, column "${column}" of ${path}: write its strings as UTF-8`,
+        );
+      }
+    }
+  });
   return rows.map(normalizeValue) as Row[];
+}
+
+/** Stands for a Parquet string whose bytes are not UTF-8. */
+const NOT_UTF8 = Symbol("not UTF-8");
+
+/** Whether a value (or one nested in it) is a string that was not UTF-8. */
+function holdsNotUtf8(value: unknown): boolean {
+  if (value === NOT_UTF8) return true;
+  if (Array.isArray(value)) return value.some(holdsNotUtf8);
+  if (typeof value === "object" && value !== null && !(value instanceof Date)) {
+    return Object.values(value).some(holdsNotUtf8);
+  }
+  return false;
 }
 
 /** Parquet INT64 values arrive as BigInt; rows should hold plain JSON-like values. */

@@ -9,6 +9,7 @@
  */
 import { parse as parseYaml } from "@std/yaml";
 import { ALGORITHMS } from "../algorithms/mod.ts";
+import { decodeUtf8 } from "../data/sources.ts";
 import { webThreads } from "../runtime/web.ts";
 import { resolveConfig } from "../trainer/config.ts";
 import { type HeldOutScore, type MetricsRow, PageRun } from "./run.ts";
@@ -93,7 +94,13 @@ async function fetchText(url: string): Promise<string> {
 /** The data to train on: the uploaded file, or the embedded sample. */
 async function chosenData(): Promise<{ text: string; name: string }> {
   const file = upload.files?.[0];
-  if (file) return { text: await file.text(), name: file.name };
+  // Not file.text(): that replaces bytes that are not UTF-8 without a word.
+  if (file) {
+    return {
+      text: decodeUtf8(new Uint8Array(await file.arrayBuffer()), file.name),
+      name: file.name,
+    };
+  }
   return { text: await fetchText(SAMPLE_DATA), name: SAMPLE_DATA.split("/").pop()! };
 }
 

@@ -105,3 +105,56 @@ Deno.test("readRows() names a corrupt or truncated Parquet file", async () => {
     );
   }
 });
+
+Deno.test("readRows() refuses text that is not UTF-8, naming the file and line or row", async () => {
+  // "café" saved as cp1252: é is the single byte 0xe9, not UTF-8's 0xc3 0xa9.
+  const cp1252 = (text: string) => Uint8Array.from(text, (c) => c === "é" ? 0xe9 : c.charCodeAt(0));
+  const lines = rows.map((r) => JSON.stringify(r));
+  lines[1] = lines[1].replace('"Q2"', '"café"');
+  const fix =
+    "save the file as UTF-8 \\(from cp1252, e\\.g\\. iconv -f cp1252 -t utf-8 IN > OUT\\)";
+  const jsonl = await temp("d.jsonl", cp1252(lines.join("\n")));
+  await rejects(
+    readRows(jsonl),
+    new RegExp(`^Error: Invalid UTF-8 on line 2 of ${jsonl}: ${fix}$`),
+  );
+  const json = await temp("d.json", cp1252(`[\n${lines.join(",\n")}\n]`));
+  await rejects(readRows(json), new RegExp(`^Error: Invalid UTF-8 on line 3 of ${json}: ${fix}$`));
+  const gz = new Uint8Array(
+    await new Response(
+      new Blob([cp1252(lines.join("\n"))]).stream().pipeThrough(new CompressionStream("gzip")),
+    ).arrayBuffer(),
+  );
+  const gzPath = await temp("d.jsonl.gz", gz);
+  await rejects(readRows(gzPath), new RegExp(`Invalid UTF-8 on line 2 of ${gzPath}`));
+
+  // Parquet: "cafXX" becomes "caf\xe9X" in the uncompressed column (the length stays), in a
+  // string column and in a JSON one.
+  const message = (content: string) => [{ role: "assistant", content }];
+  for (
+    const [column, data] of [["prompt", ["Q1", "cafXX"]], ["chosen", [
+      message("A"),
+      message("cafXX"),
+    ]]] as const
+  ) {
+    const parquet = new Uint8Array(parquetWriteBuffer({
+      codec: "UNCOMPRESSED",
+      columnData: [{
+        name: column,
+        data: [...data],
+        type: column === "prompt" ? "STRING" : "JSON",
+      }],
+    }));
+    const marker = new TextEncoder().encode("cafXX");
+    for (let i = 0; i + marker.length <= parquet.length; i++) {
+      if (marker.every((b, j) => parquet[i + j] === b)) parquet[i + 3] = 0xe9;
+    }
+    const path = await temp("d.parquet", parquet);
+    await rejects(
+      readRows(path),
+      new RegExp(
+        `^Error: Invalid UTF-8 in row 1, column "${column}" of ${path}: write its strings as UTF-8$`,
+      ),
+    );
+  }
+});
