@@ -5,7 +5,8 @@
  *     deno task data --dataset data/samples/ultrafeedback_sample.jsonl --limit 3
  *     deno task data --dataset Anthropic/hh-rlhf --model Qwen/Qwen2.5-0.5B-Instruct --max_length 256
  *
- * Options: `--dataset` (required), `--model` (tokenizer folder or Hub id; default `model/tiny`),
+ * Options: `--dataset` (required), `--model` (tokenizer folder or Hub id; default `model/tiny`;
+ * `--dataset_name` and `--model_name_or_path`, train's names, work too),
  * `--limit` (examples to show; default 3), `--kind unpaired` (show pairs as KTO sees them), and
  * every data key of `data/config.ts` (`--dataset_train_split`, `--dataset_config`, `--format`,
  * `--max_samples`, `--max_length`, `--max_prompt_length`, `--max_completion_length`,
@@ -87,6 +88,19 @@ function describe(
   return lines.join("\n");
 }
 
+/** The value of `--short` or of train's `--long` name for the same thing (both: the same). */
+function trainName(
+  values: Record<string, unknown>,
+  short: string,
+  long: string,
+): string | undefined {
+  const [a, b] = [values[short], values[long]] as (string | undefined)[];
+  if (a !== undefined && b !== undefined && a !== b) {
+    throw new Error(`Conflicting --${short} ${a} and --${long} ${b}: keep one`);
+  }
+  return a ?? b;
+}
+
 /**
  * Builds the report `deno task data` prints.
  *
@@ -107,7 +121,9 @@ export async function dataReport(args: string[]): Promise<string> {
     strict: true,
     options: {
       dataset: { type: "string" },
-      model: { type: "string", default: "model/tiny" },
+      dataset_name: { type: "string" },
+      model: { type: "string" },
+      model_name_or_path: { type: "string" },
       limit: { type: "string", default: "3" },
       kind: { type: "string" },
       ...DATA_FLAGS,
@@ -115,20 +131,22 @@ export async function dataReport(args: string[]): Promise<string> {
     },
   });
   if (values.help) return USAGE;
-  if (!values.dataset) throw new Error(`Missing --dataset: ${USAGE}`);
+  const dataset = trainName(values, "dataset", "dataset_name");
+  const model = trainName(values, "model", "model_name_or_path") ?? "model/tiny";
+  if (!dataset) throw new Error(`Missing --dataset: ${USAGE}`);
   if (values.kind && values.kind !== "paired" && values.kind !== "unpaired") {
     throw new Error(`Invalid --kind ${values.kind}: expected "paired" or "unpaired"`);
   }
-  const config = dataConfigOf({ ...values, dataset_name: values.dataset });
+  const config = dataConfigOf({ ...values, dataset_name: dataset });
 
   const limit = Number(values.limit);
   if (!Number.isInteger(limit) || limit < 1) {
     throw new Error(`Invalid --limit ${values.limit}: expected a positive integer`);
   }
   const kind = values.kind as "paired" | "unpaired" | undefined;
-  const tokenizer = await loadTokenizer(values.model);
+  const tokenizer = await loadTokenizer(model);
   const split = config.dataset_train_split;
-  const source = await readRows(values.dataset, {
+  const source = await readRows(dataset, {
     split,
     config: config.dataset_config ?? undefined,
     limit: config.max_samples ?? undefined,
@@ -142,7 +160,7 @@ export async function dataReport(args: string[]): Promise<string> {
     id: number | null,
   ) => (id === null ? "none" : `${id} ${JSON.stringify(tokenizer.tokenText(id))}`);
   out.push(
-    `Dataset ${values.dataset} (split ${split}): ${source.rows.length} rows from ${
+    `Dataset ${dataset} (split ${split}): ${source.rows.length} rows from ${
       source.files.join(", ")
     }`,
   );
@@ -152,9 +170,7 @@ export async function dataReport(args: string[]): Promise<string> {
     }`,
   );
   out.push(
-    `Tokenizer ${values.model}: vocab ${tokenizer.vocabSize}, BOS ${
-      special(tokenizer.bosTokenId)
-    }, ` +
+    `Tokenizer ${model}: vocab ${tokenizer.vocabSize}, BOS ${special(tokenizer.bosTokenId)}, ` +
       `EOS ${special(tokenizer.eosTokenId)}, pad ${special(tokenizer.padTokenId)}, ` +
       `chat template: ${tokenizer.chatTemplateSource}; ` +
       `completions end with ${tokenizer.stopTokenIds.map(special).join(" or ")}`,

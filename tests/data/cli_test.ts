@@ -79,3 +79,38 @@ Deno.test("dataReport() names the chat template file of a transformers 5 folder"
   match(report, /chat template: chat_template\.jinja; completions end with 510 "<\|im_end\|>"\n/);
   match(report, /templated prompt: "<\|im_start\|>USER: /);
 });
+
+Deno.test("dataReport() takes train's --dataset_name and --model_name_or_path too", async () => {
+  const args = ["--limit", "1", "--max_samples", "4"];
+  const short = await dataReport([
+    ...args,
+    "--dataset",
+    "data/samples/hh_sample.jsonl",
+    "--model",
+    "model/tiny",
+  ]);
+  const long = await dataReport([
+    ...args,
+    "--dataset_name",
+    "data/samples/hh_sample.jsonl",
+    "--model_name_or_path",
+    "model/tiny",
+  ]);
+  equal(long, short);
+  await rejects(
+    dataReport(["--dataset", "a.jsonl", "--dataset_name", "b.jsonl"]),
+    /^Error: Conflicting --dataset a\.jsonl and --dataset_name b\.jsonl: keep one$/,
+  );
+});
+
+Deno.test("dataReport() refuses a file that is not UTF-8 instead of showing replacement characters", async () => {
+  const dir = await Deno.makeTempDir();
+  const line = new TextEncoder().encode('{"chosen": "caf?", "rejected": "no"}\n');
+  line[line.indexOf(0x3f)] = 0xe9; // "é" in cp1252
+  await Deno.writeFile(`${dir}/d.jsonl`, line);
+  await rejects(
+    dataReport(["--dataset_name", `${dir}/d.jsonl`]),
+    new RegExp(`^Error: Invalid UTF-8 on line 1 of ${dir}/d\\.jsonl: save the file as UTF-8`),
+  );
+  await Deno.remove(dir, { recursive: true });
+});
