@@ -55,6 +55,8 @@ export interface KeySpec {
   readonly help: string;
   /** Who reads it. @default "all" */
   readonly readBy?: Readers;
+  /** A boolean key without which this one is read by nobody (LoRA's keys need `use_peft`). */
+  readonly needs?: "use_peft";
   /** TRL 1.13's default, where TRL has this key (absent: a key of our own). */
   readonly trl?: Value;
   /** Why our default differs from TRL's (shown by `--help`). */
@@ -90,6 +92,9 @@ export function fromString(raw: string): unknown {
   const n = Number(raw);
   return raw.trim() !== "" && Number.isFinite(n) ? n : raw;
 }
+
+/** The largest finite float32. */
+const FLOAT32_MAX = 3.4028234663852886e38;
 
 /**
  * `value` checked against `key`'s spec: its type, allowed values and range.
@@ -138,6 +143,10 @@ export function checkValue(key: string, spec: KeySpec, value: unknown): Value {
       if (spec.type === "integer" && !Number.isInteger(value)) throw bad();
       if (spec.range && !spec.range.test(value)) {
         throw new Error(`Invalid ${key}: ${value}, expected ${spec.range.expected}`);
+      }
+      // Numbers reach the step graph as float32: a larger one is infinite there, every step NaN.
+      if (spec.type === "number" && Math.abs(value) > FLOAT32_MAX) {
+        throw new Error(`Invalid ${key}: ${value}, expected at most 3.4e38 (float32's largest)`);
       }
       return value;
     }

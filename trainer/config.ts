@@ -179,9 +179,17 @@ export const KEYS = {
     trl: false,
     help: "train LoRA adapters on the frozen model (PEFT format); the reference is the base",
   },
-  lora_r: { type: "integer", default: 16, trl: 16, range: atLeast(1), help: "LoRA rank r" },
+  lora_r: {
+    type: "integer",
+    needs: "use_peft",
+    default: 16,
+    trl: 16,
+    range: atLeast(1),
+    help: "LoRA rank r",
+  },
   lora_alpha: {
     type: "number",
+    needs: "use_peft",
     default: 32,
     trl: 32,
     range: greaterThan(0),
@@ -189,6 +197,7 @@ export const KEYS = {
   },
   lora_dropout: {
     type: "number",
+    needs: "use_peft",
     default: 0,
     trl: 0.05,
     range: { test: (v) => v >= 0 && v < 1, expected: "a number in [0, 1)" },
@@ -197,6 +206,7 @@ export const KEYS = {
   },
   lora_target_modules: {
     type: "string",
+    needs: "use_peft",
     default: null,
     trl: null,
     help: "comma-separated linear layers (q_proj,v_proj,...); unset: all seven (all-linear)",
@@ -204,6 +214,7 @@ export const KEYS = {
   },
   merge_adapter: {
     type: "boolean",
+    needs: "use_peft",
     default: false,
     help: "with use_peft: also write output_dir/merged, the model with the adapters folded in",
   },
@@ -293,7 +304,8 @@ export const KEYS = {
     default: null,
     trl: null,
     range: atLeast(1),
-    help: "checkpoints kept: the newest N (and the one resumed from); unset: all",
+    help: "checkpoints kept: the newest N (and the one resumed from); the oldest goes once the " +
+      "new one is whole, so a save needs room for one more; unset: all",
   },
   overwrite_output_dir: {
     type: "boolean",
@@ -577,6 +589,29 @@ function checkReaders(
     throw new Error(
       `Config key "${key}" (${origin[key]}) is not read by loss "${algorithm.name}": ` +
         `remove it, or use a loss that reads it (${readers.join(", ")})`,
+    );
+  }
+  checkNeeds(values, origin, notices);
+}
+
+/** Rejects non-default values of keys whose switch (`needs`) is off, e.g. LoRA's without PEFT. */
+function checkNeeds(
+  values: Record<string, Value>,
+  origin: Record<string, string>,
+  notices: string[],
+): void {
+  for (const [key, spec] of Object.entries(KEYS) as [Key, KeySpec][]) {
+    const value = values[key];
+    if (!spec.needs || values[spec.needs] === true || value === spec.default) continue;
+    if (value === spec.trl) {
+      notices.push(
+        `Ignored: ${key} ${value} (${origin[key]}): TRL's default, read only with ${spec.needs}`,
+      );
+      continue;
+    }
+    throw new Error(
+      `Config key "${key}" (${origin[key]}) is read only with ${spec.needs}: true: ` +
+        `set ${spec.needs} (--${spec.needs}), or remove it`,
     );
   }
 }

@@ -99,12 +99,34 @@ Deno.test("resolveConfig() rejects values the algorithm does not read", () => {
   assert.match(notices[0], /^Ignored: simpo_gamma 0.5 \(YAML\)/);
 });
 
+Deno.test("resolveConfig() rejects LoRA keys without use_peft, as other values nothing reads", () => {
+  for (const [key, value] of [["lora_r", "8"], ["lora_alpha", "8"], ["merge_adapter", "true"]]) {
+    assert.throws(
+      () => resolveConfig({ cli: { [key]: value } }),
+      new RegExp(
+        `^Error: Config key "${key}" \\(CLI\\) is read only with use_peft: true: ` +
+          "set use_peft \\(--use_peft\\), or remove it$",
+      ),
+    );
+    assert.equal(resolveConfig({ cli: { [key]: value, use_peft: "true" } }).notices.length, 0);
+  }
+  // A TRL YAML lists ModelConfig's defaults whether or not it trains adapters.
+  const { notices } = resolveConfig({ yaml: { lora_dropout: 0.05, lora_r: 16 } });
+  assert.deepEqual(notices, [
+    "Ignored: lora_dropout 0.05 (YAML): TRL's default, read only with use_peft",
+  ]);
+});
+
 Deno.test("resolveConfig() rejects wrong types and out-of-range values", () => {
   const cases: [Record<string, string>, RegExp][] = [
     [{ beta: "0" }, /Invalid beta: 0, expected a number > 0/],
     [{ learning_rate: "-1e-5" }, /Invalid learning_rate: -0.00001, expected a number > 0/],
     [{ per_device_train_batch_size: "2.5" }, /Invalid per_device_train_batch_size: 2.5/],
     [{ beta: "high" }, /Invalid beta: "high", expected a number/],
+    [
+      { beta: "1e308" },
+      /^Error: Invalid beta: 1e\+308, expected at most 3\.4e38 \(float32's largest\)$/,
+    ],
     [
       { lr_scheduler_type: "step" },
       /expected one of linear, cosine, constant, constant_with_warmup/,
