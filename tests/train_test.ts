@@ -47,6 +47,8 @@ Deno.test("train() resumed from a checkpoint logs what an uninterrupted run logs
   // --resume writes to the folder it resumes: resume a copy, from its step-3 checkpoint.
   const copy = `${full.out}-copy`;
   await new Deno.Command("cp", { args: ["-r", full.out, copy] }).output();
+  // Going back to step 3 replaces the later checkpoint: resume refuses until it is deleted.
+  await Deno.remove(join(copy, "checkpoint-6"), { recursive: true });
   const resumed = await train(["--resume", join(copy, "checkpoint-3")], { quiet: true });
   const trainRows = (rows: typeof full.rows) =>
     rows.filter((r) => "loss" in r && r.step > 3).map((

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import type { TrainState } from "../runtime/mod.ts";
 import { readSafetensors, serializeSafetensors } from "../model/safetensors.ts";
 import { weightFiles } from "../model/weights.ts";
@@ -64,7 +64,13 @@ export async function saveCheckpoint(
   } catch (error) {
     // A failed save (a full disk) must not keep the disk full.
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
-    throw new Error(`Cannot write checkpoint ${dir}: ${(error as Error).message}`);
+    const message = (error as Error).message;
+    // The previous checkpoint goes only once this one is whole (save_total_limit 1 included).
+    const room = /os error 28|ENOSPC/.test(message)
+      ? ": free space (with save_total_limit too, the oldest checkpoint goes only once a new one " +
+        "is whole: a save needs room for one more)"
+      : "";
+    throw new Error(`Cannot write checkpoint ${dir}: ${message}${room}`);
   }
   await Deno.remove(dir, { recursive: true }).catch(() => {});
   await Deno.rename(tmp, dir);
@@ -82,6 +88,7 @@ export async function findCheckpoint(path: string): Promise<string> {
   if (own) {
     const problem = await checkpointProblem(path);
     if (problem) throw new Error(`Cannot resume from ${path}: ${problem}`);
+    await refuseLaterCheckpoints(path);
     return path;
   }
   if (!await Deno.stat(path).then((s) => s.isDirectory, () => false)) {
@@ -89,7 +96,10 @@ export async function findCheckpoint(path: string): Promise<string> {
   }
   const steps = await checkpointSteps(path);
   if (steps.length === 0) {
-    throw new Error(`Cannot resume from ${path}: no checkpoint-N folder in it`);
+    throw new Error(
+      `Cannot resume from ${path}: no checkpoint-N folder in it (a run that stopped before its ` +
+        `first checkpoint): start it again without --resume, into the same folder`,
+    );
   }
   const latest = join(path, `checkpoint-${steps.at(-1)}`);
   const problem = await checkpointProblem(latest);
@@ -104,6 +114,29 @@ export async function findCheckpoint(path: string): Promise<string> {
     }
   }
   throw new Error(`The latest checkpoint is corrupt: ${problem}, and no earlier one is complete`);
+}
+
+/**
+ * Resuming `checkpoint-N` makes a new future of its run from step N, which removes the run's
+ * later checkpoints: refused while any of them is complete (a corrupt one may go), so a finished
+ * run is never cut back without the user deleting those checkpoints themselves.
+ */
+async function refuseLaterCheckpoints(dir: string): Promise<void> {
+  const step = /^checkpoint-(\d+)$/.exec(basename(dir));
+  if (!step) return; // a checkpoint folder of its own, not inside a run
+  const run = dirname(dir);
+  const later: string[] = [];
+  for (const s of await checkpointSteps(run)) {
+    const name = `checkpoint-${s}`;
+    if (s > Number(step[1]) && !await checkpointProblem(join(run, name))) later.push(name);
+  }
+  if (later.length === 0) return;
+  throw new Error(
+    `Cannot resume from ${dir}: ${run} holds later checkpoints of the same run (${
+      later.join(", ")
+    }) that resuming would remove: resume the latest with --resume ${run}, or delete them ` +
+      `first to continue from step ${step[1]}`,
+  );
 }
 
 /**

@@ -22,18 +22,20 @@ export interface RowSink {
 /** Appends rows to `metrics.jsonl` and draws progress. */
 export class MetricsLog {
   #file: Deno.FsFile;
+  #path: string;
   #start = performance.now();
   #tty = Deno.stdout.isTerminal();
   #printed = 0;
   readonly rows: MetricsRow[] = [];
 
   private constructor(
-    file: Deno.FsFile,
+    file: { handle: Deno.FsFile; path: string },
     readonly total: number,
     readonly sinks: RowSink[],
     readonly quiet: boolean,
   ) {
-    this.#file = file;
+    this.#file = file.handle;
+    this.#path = file.path;
   }
 
   /**
@@ -47,14 +49,21 @@ export class MetricsLog {
     dir: string,
     options: { total: number; sinks?: RowSink[]; append?: boolean; quiet?: boolean },
   ): Promise<MetricsLog> {
-    await Deno.mkdir(dir, { recursive: true });
-    const file = await Deno.open(join(dir, "metrics.jsonl"), {
-      create: true,
-      write: true,
-      append: options.append ?? false,
-      truncate: !(options.append ?? false),
-    });
-    return new MetricsLog(file, options.total, options.sinks ?? [], options.quiet ?? false);
+    const path = join(dir, "metrics.jsonl");
+    let handle: Deno.FsFile;
+    try {
+      await Deno.mkdir(dir, { recursive: true });
+      handle = await Deno.open(path, {
+        create: true,
+        write: true,
+        append: options.append ?? false,
+        truncate: !(options.append ?? false),
+      });
+    } catch (error) {
+      throw new Error(`Cannot open ${path}: ${(error as Error).message}`);
+    }
+    const { total, sinks = [], quiet = false } = options;
+    return new MetricsLog({ handle, path }, total, sinks, quiet);
   }
 
   /**
@@ -64,7 +73,12 @@ export class MetricsLog {
    */
   async log(row: MetricsRow): Promise<void> {
     this.rows.push(row);
-    await this.#file.write(new TextEncoder().encode(JSON.stringify(row) + "\n"));
+    try {
+      // write() may write part of a buffer; a row written in part would be a torn line.
+      await writeAll(this.#file, new TextEncoder().encode(JSON.stringify(row) + "\n"));
+    } catch (error) {
+      throw new Error(`Cannot write ${this.#path}: ${(error as Error).message}`);
+    }
     for (const sink of this.sinks) await sink.log(row);
     if (this.quiet) return;
     if (Object.keys(row).some((k) => k.startsWith("eval/"))) this.#evaluation(row);
@@ -111,6 +125,10 @@ export class MetricsLog {
     this.#file.close();
     for (const sink of this.sinks) await sink.close?.();
   }
+}
+
+async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  for (let done = 0; done < bytes.length;) done += await file.write(bytes.subarray(done));
 }
 
 function clock(seconds: number): string {

@@ -14,6 +14,8 @@ import { basename, dirname, join } from "node:path";
 import { LOCK_FILE, OutputLock } from "./output_lock.ts";
 
 const CHECKPOINT = /^checkpoint-(\d+)$/;
+/** The logs a resume cuts back to its checkpoint. */
+const LOGS = ["metrics.jsonl", "samples.jsonl"];
 const DEBRIS = /^\.?checkpoint-\d+\./;
 
 /**
@@ -112,40 +114,80 @@ export async function pruneCheckpoints(
 
 /**
  * Cuts a JSON-lines log back to the rows of steps `<= step` (what a checkpoint at `step` had
- * seen), so the resumed run appends each later step once. A torn last line is dropped too.
+ * seen), so the resumed run appends each later step once. Lines that are not JSON (a torn last
+ * line, a corrupt one) go too, counted apart by their line numbers.
  *
  * @param path `metrics.jsonl` or `samples.jsonl` (a missing file is left missing).
- * @param step The checkpoint's step.
- * @returns The number of rows removed.
+ * @param step The checkpoint's step (`Infinity`: only unreadable lines go).
+ * @returns The rows removed for being after `step`, and the numbers of unreadable lines removed.
  * @example
  * ```ts
  * import { truncateLog } from "./run_dir.ts";
  * const path = await Deno.makeTempFile();
- * await Deno.writeTextFile(path, '{"step":1}\n{"step":2}\n{"step":3}\n{"st');
- * if (await truncateLog(path, 2) !== 2) throw new Error("unexpected");
+ * await Deno.writeTextFile(path, '{"step":1}\n{"st\n{"step":2}\n{"step":3}\n{"st');
+ * const { after, unreadable } = await truncateLog(path, 2);
+ * if (after !== 1 || unreadable.join() !== "2,5") throw new Error("unexpected");
  * ```
  */
-export async function truncateLog(path: string, step: number): Promise<number> {
+export async function truncateLog(
+  path: string,
+  step: number,
+): Promise<{ after: number; unreadable: number[] }> {
   let text: string;
   try {
     text = await Deno.readTextFile(path);
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return 0;
+    if (error instanceof Deno.errors.NotFound) return { after: 0, unreadable: [] };
     throw error;
   }
-  const lines = text.split("\n").filter((line) => line.trim() !== "");
-  const kept = lines.filter((line) => {
+  const kept: string[] = [];
+  const unreadable: number[] = [];
+  let after = 0;
+  text.split("\n").forEach((line, i) => {
+    if (line.trim() === "") return;
+    let row: { step?: number };
     try {
-      return (JSON.parse(line) as { step?: number }).step! <= step;
+      row = JSON.parse(line);
     } catch {
-      return false;
+      unreadable.push(i + 1);
+      return;
     }
+    if (row.step! <= step) kept.push(line);
+    else after++;
   });
-  if (kept.length === lines.length) return 0;
+  if (after === 0 && unreadable.length === 0) return { after, unreadable };
   const tmp = `${path}.tmp`;
   await Deno.writeTextFile(tmp, kept.map((line) => line + "\n").join(""));
   await Deno.rename(tmp, path);
-  return lines.length - kept.length;
+  return { after, unreadable };
+}
+
+/**
+ * The console notes of {@link truncateLog}'s removals from one log.
+ *
+ * @param log The log's file name.
+ * @param removed What was removed.
+ * @param step The step it was cut back to.
+ * @returns Zero to two lines.
+ */
+function logNotes(
+  log: string,
+  removed: { after: number; unreadable: number[] },
+  step: number,
+): string[] {
+  const notes: string[] = [];
+  const { after, unreadable } = removed;
+  if (unreadable.length) {
+    const lines = unreadable.length === 1 ? "line" : "lines";
+    notes.push(
+      `removed ${unreadable.length} unreadable ${lines} (not JSON: cut or corrupt) from ${log}: ` +
+        `${lines} ${unreadable.join(", ")}`,
+    );
+  }
+  if (after) {
+    notes.push(`removed ${after} row${after === 1 ? "" : "s"} after step ${step} from ${log}`);
+  }
+  return notes;
 }
 
 /**
@@ -176,26 +218,49 @@ export function runFolderOf(path: string): string {
   return CHECKPOINT.test(basename(clean)) ? dirname(clean) : clean;
 }
 
+/** What a run writes beside its checkpoints (its `merged/` folder comes only after one). */
+const RUN_LOGS = new Set(["config.yaml", "metrics.jsonl", "samples.jsonl", "curves.svg"]);
+
 /**
  * Takes `dir` for a new run: locks it, then refuses it if it holds another run's files, unless
- * `overwrite` (`--overwrite_output_dir`) clears them first.
+ * `overwrite` (`--overwrite_output_dir`) clears them first. A run that stopped before its first
+ * checkpoint (only logs, perhaps a save's debris) has nothing to resume: its files are cleared
+ * and the folder reused, with a notice.
  *
  * @param dir The output folder.
- * @param options `overwrite`: clear a previous run's files.
+ * @param options `overwrite`: clear a previous run's files; `say`: where the reuse notice goes.
  * @returns The held lock.
+ * @example
+ * ```ts
+ * import { claimNewRun } from "./run_dir.ts";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/config.yaml`, "loss: dpo\n"); // a start that failed
+ * const said: string[] = [];
+ * using _lock = await claimNewRun(dir, { overwrite: false, say: (l) => said.push(l) });
+ * if (!said[0]?.startsWith(`Output folder ${dir} held a run that stopped before`)) {
+ *   throw new Error("unexpected");
+ * }
+ * ```
  */
 export async function claimNewRun(
   dir: string,
-  options: { overwrite: boolean },
+  options: { overwrite: boolean; say?: (line: string) => void },
 ): Promise<OutputLock> {
   const lock = await OutputLock.acquire(dir);
   const files = await runFiles(dir);
-  if (files.length > 0 && !options.overwrite) {
+  const unfinished = files.every((name) => RUN_LOGS.has(name) || DEBRIS.test(name));
+  if (files.length > 0 && !options.overwrite && !unfinished) {
     lock.release();
     const shown = files.length > 4 ? `${files.slice(0, 4).join(", ")}, ...` : files.join(", ");
     throw new Error(
       `Output folder ${dir} already holds a run (${shown}): pass --resume ${dir} to continue it, ` +
         `or --overwrite_output_dir to clear it first`,
+    );
+  }
+  if (files.length > 0 && unfinished && !options.overwrite) {
+    options.say?.(
+      `Output folder ${dir} held a run that stopped before its first checkpoint ` +
+        `(${files.join(", ")}): nothing to resume, so this run starts it again`,
     );
   }
   if (files.length > 0) await clearRun(dir);
@@ -219,9 +284,33 @@ export async function rewindRun(dir: string, step: number): Promise<string[]> {
     await Deno.remove(join(dir, `checkpoint-${later}`), { recursive: true });
     notes.push(`removed checkpoint-${later}: it is newer than the step resumed from`);
   }
-  for (const log of ["metrics.jsonl", "samples.jsonl"]) {
-    const n = await truncateLog(join(dir, log), step);
-    if (n) notes.push(`removed ${n} rows after step ${step} from ${log}`);
+  return notes.concat(await cutLogs(dir, step));
+}
+
+/**
+ * Removes the unreadable lines of a finished run's logs (a write cut short), which a resume that
+ * has nothing to do would otherwise leave for the next reader to trip on.
+ *
+ * @param dir The run folder (locked by this process).
+ * @returns One line per change made, for the console.
+ * @example
+ * ```ts
+ * import { repairLogs } from "./run_dir.ts";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/metrics.jsonl`, '{"step": 1}\n{"step": 2, "lo');
+ * const [note] = await repairLogs(dir);
+ * if (!note.endsWith("from metrics.jsonl: line 2")) throw new Error(note);
+ * ```
+ */
+export async function repairLogs(dir: string): Promise<string[]> {
+  return await cutLogs(dir, Infinity);
+}
+
+/** {@link truncateLog} on each log, with the notes of what went. */
+async function cutLogs(dir: string, step: number): Promise<string[]> {
+  let notes: string[] = [];
+  for (const log of LOGS) {
+    notes = notes.concat(logNotes(log, await truncateLog(join(dir, log), step), step));
   }
   return notes;
 }

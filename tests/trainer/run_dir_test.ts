@@ -5,6 +5,8 @@ import {
   cleanDebris,
   clearRun,
   pruneCheckpoints,
+  repairLogs,
+  rewindRun,
   runFiles,
   truncateLog,
 } from "../../trainer/run_dir.ts";
@@ -46,15 +48,35 @@ Deno.test("cleanDebris() removes interrupted saves only", async () => {
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("truncateLog() keeps rows up to the checkpoint's step and drops a torn line", async () => {
+Deno.test("truncateLog() keeps rows up to the checkpoint's step and counts unreadable lines apart", async () => {
   const dir = await Deno.makeTempDir();
   const path = `${dir}/metrics.jsonl`;
   const rows = [0, 1, 2, 3, 2, 3, 4].map((step) => JSON.stringify({ step, loss: step }) + "\n");
+  rows[1] = '{"step": 1, "lo\x00\x00\n'; // a corrupt middle line
   await Deno.writeTextFile(path, rows.join("") + '{"step": 5, "lo');
-  assert.equal(await truncateLog(path, 2), 4);
+  assert.deepEqual(await truncateLog(path, 2), { after: 3, unreadable: [2, 8] });
   const steps = (await Deno.readTextFile(path)).trim().split("\n").map((l) => JSON.parse(l).step);
-  assert.deepEqual(steps, [0, 1, 2, 2]);
-  assert.equal(await truncateLog(`${dir}/missing.jsonl`, 2), 0);
+  assert.deepEqual(steps, [0, 2, 2]);
+  assert.deepEqual(await truncateLog(`${dir}/missing.jsonl`, 2), { after: 0, unreadable: [] });
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("rewindRun() and repairLogs() say which rows and which unreadable lines they removed", async () => {
+  const dir = await Deno.makeTempDir();
+  const rows = [1, 2, 3, 4].map((step) => JSON.stringify({ step }));
+  rows[1] = "garbage";
+  await Deno.writeTextFile(`${dir}/metrics.jsonl`, rows.join("\n") + "\n");
+  assert.deepEqual(await rewindRun(dir, 3), [
+    "removed 1 unreadable line (not JSON: cut or corrupt) from metrics.jsonl: line 2",
+    "removed 1 row after step 3 from metrics.jsonl",
+  ]);
+  await Deno.writeTextFile(`${dir}/metrics.jsonl`, '{"step": 3}\n{"step": 4, "lo', {
+    append: true,
+  });
+  assert.deepEqual(await repairLogs(dir), [
+    "removed 1 unreadable line (not JSON: cut or corrupt) from metrics.jsonl: line 4",
+  ]);
+  assert.deepEqual(await repairLogs(dir), []);
   await Deno.remove(dir, { recursive: true });
 });
 
