@@ -60,3 +60,38 @@ export function scheduleOf(config: TrainConfig, perEpoch: number): Schedule {
     : config.lr_scheduler_type;
   return { peak: config.learning_rate, total, warmup, kind };
 }
+
+/**
+ * Refuses batch settings the training split cannot fill: a micro-batch larger than the split, or
+ * more micro-batches per step than an epoch holds (a step would pass over the same examples again
+ * and again: `gradient_accumulation_steps 100000` on 432 rows is 111,000 passes per step).
+ *
+ * @param config The resolved config.
+ * @param examples Examples in the training split.
+ * @throws Naming the key, the split's size and the largest value that works.
+ * @example
+ * ```ts
+ * import { throws } from "node:assert/strict";
+ * import { resolveConfig } from "./config.ts";
+ * import { checkBatchSettings } from "./run_config.ts";
+ * const { config } = resolveConfig({ cli: { gradient_accumulation_steps: "100" } });
+ * throws(() => checkBatchSettings(config, 432), /gradient_accumulation_steps: 100.*at most 54$/);
+ * ```
+ */
+export function checkBatchSettings(config: TrainConfig, examples: number): void {
+  const { per_device_train_batch_size: size, gradient_accumulation_steps: steps } = config;
+  if (size > examples) {
+    throw new Error(
+      `Invalid per_device_train_batch_size: ${size}, larger than the training split ` +
+        `(${examples} examples): at most ${examples}`,
+    );
+  }
+  const perEpoch = Math.ceil(examples / size);
+  if (steps > perEpoch) {
+    throw new Error(
+      `Invalid gradient_accumulation_steps: ${steps}: one optimizer step would pass over the ` +
+        `${examples} training examples ${Math.floor(steps / perEpoch)} times ` +
+        `(${perEpoch} micro-batches of ${size} per epoch): at most ${perEpoch}`,
+    );
+  }
+}

@@ -90,6 +90,11 @@ export interface StepReport {
   warnings: string[];
   /** Online losses: the generated pairs and verdicts, as JSON lines for samples.jsonl. */
   records: string;
+  /**
+   * Whether `stop` ended the step between micro-batches: it was dropped (the step and data
+   * position are back where they were), so a checkpoint now is the previous step's.
+   */
+  stopped: boolean;
 }
 
 /** Sums since the last {@link Session.takeRow} (HF logs the window's mean). */
@@ -249,13 +254,19 @@ export class Session {
    * (`no_judged_pair`), or with a non-finite loss or gradient (`nonfinite_loss`), is counted as
    * skipped.
    *
+   * @param options `stop`: asked before each micro-batch (a signal); true drops the step.
    * @returns The step's number, skip reason, warnings and online records.
    */
-  async step(): Promise<StepReport> {
+  async step(options: { stop?: () => boolean } = {}): Promise<StepReport> {
     const position = this.#position;
     const at = ++position.step;
     const micro: Record<string, Feed>[] = [];
+    const consumed = position.consumed;
     for (let k = 0; k < this.config.gradient_accumulation_steps; k++) {
+      if (options.stop?.()) {
+        [position.step, position.consumed] = [at - 1, consumed];
+        return { at: at - 1, skipped: null, warnings: [], records: "", stopped: true };
+      }
       const next = this.#order.next().value!;
       const made = await this.#batch(this.inputs.data.train, next.indices, "train", at);
       position.consumed++;
@@ -273,6 +284,7 @@ export class Session {
       skipped: null,
       warnings: [],
       records: online?.takeRecords() ?? "",
+      stopped: false,
     };
     const judging = online?.endStep();
     if (judging) report.warnings.push(`step ${at}: ${judging}`);
