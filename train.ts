@@ -11,7 +11,7 @@
  *
  * A run owns its output_dir (an OS lock; a second live run is refused); a new run will not write
  * into a folder holding another run's files (`--resume` it, or `--overwrite_output_dir`); Ctrl-C or
- * SIGTERM stops at the end of the current step with a checkpoint (exit 130).
+ * SIGTERM stops after the current micro-batch with a checkpoint of the last whole step (exit 130).
  *
  * This file is the CLI shell around the in-memory run core, `trainer/session.ts` (which the
  * browser page, the benchmark and `compare` drive too): arguments → settings, the output lock,
@@ -37,6 +37,7 @@ import {
 import {
   configToYaml,
   helpText,
+  hyperparameters,
   parseFlags,
   readYamlConfig,
   resolveConfig,
@@ -54,11 +55,18 @@ import {
   claimNewRun,
   pruneCheckpoints,
   readMetrics,
+  repairLogs,
   rewindRun,
   runFolderOf,
 } from "./trainer/run_dir.ts";
 import { RefLogpCache } from "./trainer/ref_cache.ts";
-import { scheduleOf } from "./trainer/run_config.ts";
+import {
+  type Change,
+  configWithChanges,
+  refuseDefiningChanges,
+  resumedChanges,
+} from "./trainer/resume.ts";
+import { checkBatchSettings, scheduleOf } from "./trainer/run_config.ts";
 import { Session } from "./trainer/session.ts";
 import { wandbSink } from "./trainer/wandb.ts";
 
@@ -89,6 +97,8 @@ export interface RunSettings extends Resolved {
   resumed: RunPosition | null;
   /** Whether the base layer is the embedded configs/tiny.yaml. */
   embedded: boolean;
+  /** What a resume changed (only keys that may change; see trainer/resume.ts). */
+  changes?: Change[];
 }
 
 /** Options of {@link train} and {@link runTraining}. */
@@ -139,8 +149,15 @@ export async function train(args: string[], options: TrainOptions = {}): Promise
  */
 export async function settingsFromArgs(args: string[]): Promise<RunSettings> {
   const { config: configPath, resume, ...cli } = parseFlags(args);
+  if (resume && configPath) {
+    throw new Error(
+      `--config ${configPath} with --resume ${resume}: a resumed run's settings are its ` +
+        "checkpoint's; pass the ones that may change as flags",
+    );
+  }
   const resumeDir = resume ? await findCheckpoint(resume) : null;
   const resumed = resumeDir ? await checkpointPosition(resumeDir) : null;
+  if (resumed) refuseDefiningChanges(resumed.config, cli, resumeDir!);
   if (resume && cli.output_dir !== undefined && cli.output_dir !== runFolderOf(resume)) {
     throw new Error(
       `--resume ${resume} writes to ${runFolderOf(resume)}, not --output_dir ${cli.output_dir}: ` +
@@ -155,7 +172,8 @@ export async function settingsFromArgs(args: string[]): Promise<RunSettings> {
     yamlName: base,
     cli: resume ? { ...cli, output_dir: runFolderOf(resume) } : cli,
   });
-  return { ...resolved, resumeDir, resumed, embedded: !configPath && !resumeDir };
+  const changes = resumed ? resumedChanges(resumed.config, resolved.config) : [];
+  return { ...resolved, resumeDir, resumed, changes, embedded: !configPath && !resumeDir };
 }
 
 /**
@@ -175,7 +193,10 @@ export async function runTraining(
   // Held until training returns; the kernel drops it if the process dies.
   using _lock = resumed
     ? await OutputLock.acquire(config.output_dir)
-    : await claimNewRun(config.output_dir, { overwrite: config.overwrite_output_dir });
+    : await claimNewRun(config.output_dir, {
+      overwrite: config.overwrite_output_dir,
+      say: options.quiet ? undefined : (line) => console.error(line),
+    });
   using interrupt = Interrupt.listen();
   const run = await setup(settings, options, interrupt);
   if (!run) {
@@ -213,11 +234,13 @@ async function setup(
   const device = parseDevice(config.use_cpu ? "cpu" : config.device);
   const outDir = config.output_dir;
   const { tokenizer, policy, data, reference } = await loadInputs(settings, say);
+  checkBatchSettings(config, data.train.length);
   const { total } = scheduleOf(
     config,
     batchesPerEpoch(data.train, config.per_device_train_batch_size),
   );
   if (resumed && resumed.step >= total) {
+    for (const note of await repairLogs(outDir)) say(`Resume: ${note}`);
     say(`Nothing to do: ${outDir} finished at step ${resumed.step} of ${total}`);
     return null;
   }
@@ -225,7 +248,7 @@ async function setup(
     for (const note of await rewindRun(outDir, resumed.step)) say(`Resume: ${note}`);
     say(`Resuming from ${resumeDir} (step ${resumed.step} of ${total})`);
   }
-  await Deno.writeTextFile(join(outDir, "config.yaml"), configToYaml(config));
+  await writeConfig(outDir, settings, say);
   const { frozen, lora } = policy.model;
   const online = algorithm.online
     ? await OnlineSource.create(policy.config, {
@@ -284,6 +307,26 @@ function precisionLine(device: string): string {
       "the numbers of the cuda step, not its speed)";
 }
 
+/** `config.yaml`: the config, under a resumed run's changes and the step each took effect. */
+async function writeConfig(
+  outDir: string,
+  settings: RunSettings,
+  say: (line: string) => void,
+): Promise<void> {
+  const path = join(outDir, "config.yaml");
+  const yaml = configToYaml(settings.config);
+  const { resumed, changes = [] } = settings;
+  if (!resumed) return await Deno.writeTextFile(path, yaml);
+  for (const { key, from, to } of changes) {
+    say(`Resume: ${key} ${from} → ${to} from step ${resumed.step + 1}`);
+  }
+  const previous = await Deno.readTextFile(path).catch(() => null);
+  await Deno.writeTextFile(
+    path,
+    configWithChanges(yaml, { previous, step: resumed.step, changes }),
+  );
+}
+
 function warnAboutDefaults(settings: RunSettings): void {
   const { config } = settings;
   if (settings.embedded && config.model_name_or_path !== "model/tiny") {
@@ -323,6 +366,8 @@ async function save(run: Run, at: number): Promise<void> {
   const outDir = run.config.output_dir;
   const dir = join(outDir, `checkpoint-${at}`);
   const { consumed, algorithmState, skipped } = run.session.position;
+  // Reference log-probs computed so far are on disk before the checkpoint that used them.
+  await run.saveCache();
   await saveCheckpoint(dir, run.policy, await run.session.readState(), {
     step: at,
     consumed,
@@ -342,16 +387,41 @@ async function loop(run: Run): Promise<void> {
   const { config, session } = run;
   const { total } = session.schedule;
   const every = (n: number, at: number) => n > 0 && at % n === 0;
-  // A signal stops the loop between steps; finish() then saves where it stopped.
+  const nonfiniteBefore = session.position.skipped.nonfinite_loss ?? 0;
+  const stop = () => run.interrupt.requested !== null;
+  // A signal stops the loop between micro-batches; finish() then saves where it stopped.
   while (session.position.step < total && !run.interrupt.requested) {
-    const { at, warnings, records } = await session.step();
+    const { at, warnings, records, stopped } = await session.step({ stop });
+    if (stopped) break;
     await appendSamples(run, records);
     for (const warning of warnings) console.error(`Warning: ${warning}`);
+    stopIfNothingFinite(run, (session.position.skipped.nonfinite_loss ?? 0) - nonfiniteBefore);
     if (every(config.logging_steps, at) || at === total) await run.log.log(session.takeRow());
     if (every(config.eval_steps, at) && at < total) await evaluate(run);
     if (every(config.sample_every, at)) await sample(run);
     if (every(config.save_steps, at) && at < total) await save(run, at);
   }
+}
+
+/** Steps in a row with a non-finite loss, none applied, after which a run's start stops. */
+const NONFINITE_AT_START = 5;
+
+/**
+ * Stops a run whose first {@link NONFINITE_AT_START} steps were all non-finite: such a start
+ * does not recover (the model, β, the rate or the data is wrong), and the rest would only repeat
+ * the warning.
+ */
+function stopIfNothingFinite(run: Run, nonfinite: number): void {
+  if (run.session.applied > 0 || nonfinite < NONFINITE_AT_START) return;
+  const hp = Object.entries(hyperparameters(run)).filter(([, v]) => typeof v === "number")
+    .map(([k, v]) => `${k} ${v}`);
+  throw new Error(
+    `Stopped at step ${run.session.position.step}: its first ${nonfinite} steps all had a non-finite loss or ` +
+      `gradient, none was applied. Likely causes: the loss's hyperparameters (${
+        hp.join(", ") || "none"
+      }), learning_rate ${run.config.learning_rate}, or the model or data (NaN weights, ` +
+      `broken rows): lower the value that is too large, or check ${run.config.model_name_or_path}`,
+  );
 }
 
 /**
