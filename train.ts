@@ -35,7 +35,6 @@ import {
   saveCheckpoint,
 } from "./trainer/checkpoint.ts";
 import {
-  configToYaml,
   helpText,
   hyperparameters,
   parseFlags,
@@ -62,9 +61,9 @@ import {
 import { RefLogpCache } from "./trainer/ref_cache.ts";
 import {
   type Change,
-  configWithChanges,
   refuseDefiningChanges,
   resumedChanges,
+  writeRunConfig,
 } from "./trainer/resume.ts";
 import { checkBatchSettings, scheduleOf } from "./trainer/run_config.ts";
 import { Session } from "./trainer/session.ts";
@@ -248,7 +247,8 @@ async function setup(
     for (const note of await rewindRun(outDir, resumed.step)) say(`Resume: ${note}`);
     say(`Resuming from ${resumeDir} (step ${resumed.step} of ${total})`);
   }
-  await writeConfig(outDir, settings, say);
+  const resume = resumed ? { step: resumed.step, changes: settings.changes ?? [] } : null;
+  for (const note of await writeRunConfig(outDir, config, resume)) say(`Resume: ${note}`);
   const { frozen, lora } = policy.model;
   const online = algorithm.online
     ? await OnlineSource.create(policy.config, {
@@ -305,26 +305,6 @@ function precisionLine(device: string): string {
     ? "Precision: bf16 mixed precision (bf16 matmuls, float32 master weights and AdamW)"
     : `Precision: bf16 mixed precision emulated on ${device} (float32 with bf16 rounding: ` +
       "the numbers of the cuda step, not its speed)";
-}
-
-/** `config.yaml`: the config, under a resumed run's changes and the step each took effect. */
-async function writeConfig(
-  outDir: string,
-  settings: RunSettings,
-  say: (line: string) => void,
-): Promise<void> {
-  const path = join(outDir, "config.yaml");
-  const yaml = configToYaml(settings.config);
-  const { resumed, changes = [] } = settings;
-  if (!resumed) return await Deno.writeTextFile(path, yaml);
-  for (const { key, from, to } of changes) {
-    say(`Resume: ${key} ${from} → ${to} from step ${resumed.step + 1}`);
-  }
-  const previous = await Deno.readTextFile(path).catch(() => null);
-  await Deno.writeTextFile(
-    path,
-    configWithChanges(yaml, { previous, step: resumed.step, changes }),
-  );
 }
 
 function warnAboutDefaults(settings: RunSettings): void {

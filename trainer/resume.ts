@@ -17,9 +17,11 @@
  *
  * @module
  */
+import { join } from "node:path";
 import {
   ALIASES,
   canonicalKey,
+  configToYaml,
   type Key,
   lossOfType,
   type TrainConfig,
@@ -170,4 +172,41 @@ function sameValue(stored: Value, raw: string): boolean {
 
 function show(value: Value): string {
   return typeof value === "string" ? value : String(value);
+}
+
+/**
+ * Writes the run's `config.yaml`: the config, and for a resumed run the changes above it (see
+ * {@link configWithChanges}).
+ *
+ * @param dir The run folder.
+ * @param config The resolved config.
+ * @param resume The step resumed from and this resume's changes; null for a new run.
+ * @returns One console line per change.
+ * @example
+ * ```ts
+ * import { resolveConfig } from "./config.ts";
+ * import { writeRunConfig } from "./resume.ts";
+ * const dir = await Deno.makeTempDir();
+ * const { config } = resolveConfig({ cli: { max_steps: "80" } });
+ * const changes = [{ key: "max_steps" as const, from: 60, to: 80 }];
+ * const [line] = await writeRunConfig(dir, config, { step: 60, changes });
+ * if (line !== "max_steps 60 → 80 from step 61") throw new Error(line);
+ * ```
+ */
+export async function writeRunConfig(
+  dir: string,
+  config: TrainConfig,
+  resume: { step: number; changes: Change[] } | null,
+): Promise<string[]> {
+  const path = join(dir, "config.yaml");
+  const yaml = configToYaml(config);
+  if (!resume) {
+    await Deno.writeTextFile(path, yaml);
+    return [];
+  }
+  const previous = await Deno.readTextFile(path).catch(() => null);
+  await Deno.writeTextFile(path, configWithChanges(yaml, { previous, ...resume }));
+  return resume.changes.map(({ key, from, to }) =>
+    `${key} ${show(from)} → ${show(to)} from step ${resume.step + 1}`
+  );
 }

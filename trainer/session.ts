@@ -90,10 +90,7 @@ export interface StepReport {
   warnings: string[];
   /** Online losses: the generated pairs and verdicts, as JSON lines for samples.jsonl. */
   records: string;
-  /**
-   * Whether `stop` ended the step between micro-batches: it was dropped (the step and data
-   * position are back where they were), so a checkpoint now is the previous step's.
-   */
+  /** Whether `stop` dropped the step between micro-batches (the position is as before it). */
   stopped: boolean;
 }
 
@@ -264,7 +261,7 @@ export class Session {
     const consumed = position.consumed;
     for (let k = 0; k < this.config.gradient_accumulation_steps; k++) {
       if (options.stop?.()) {
-        [position.step, position.consumed] = [at - 1, consumed];
+        [position.step, position.consumed] = [at - 1, consumed]; // a checkpoint is step at - 1's
         return { at: at - 1, skipped: null, warnings: [], records: "", stopped: true };
       }
       const next = this.#order.next().value!;
