@@ -25,7 +25,7 @@ import {
   resolveConfig,
 } from "./trainer/config.ts";
 import { INTERRUPTED_EXIT } from "./trainer/interrupt.ts";
-import type { MetricsRow } from "./trainer/log.ts";
+import { evalKey, type MetricsRow } from "./trainer/log.ts";
 import { type Panel, panelsFromRows, renderSvg } from "./trainer/plot.ts";
 
 const USAGE = "Usage: deno task compare --losses a,b,c [--config FILE.yaml] [--key value ...]";
@@ -106,7 +106,11 @@ function comparisonFigure(runs: Record<string, TrainResult>): string {
         [k, run],
       ) => [k, run.rows.filter((r) => typeof r[has] === "number")]),
     );
-  const [pairwise] = panelsFromRows(rows("eval/loss"), ["eval/pairwise_accuracy"], "eval");
+  const [pairwise] = panelsFromRows(
+    rows(evalKey("loss")),
+    [evalKey("pairwise_accuracy")],
+    "eval",
+  );
   const margins = Object.keys(runs).map((loss): Panel => {
     const [panel] = panelsFromRows({ [loss]: rows("loss")[loss] }, ["rewards/margins"]);
     return { ...panel, title: `rewards/margins: ${loss}` };

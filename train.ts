@@ -33,7 +33,9 @@ import {
   loadCheckpoint,
   type RunPosition,
   saveCheckpoint,
+  STATE_FILE,
 } from "./trainer/checkpoint.ts";
+import { hfTrainerState } from "./trainer/hf_state.ts";
 import {
   helpText,
   hyperparameters,
@@ -42,6 +44,7 @@ import {
   resolveConfig,
   type Resolved,
   type TrainConfig,
+  trlDifferences,
 } from "./trainer/config.ts";
 import { MetricsLog, type MetricsRow } from "./trainer/log.ts";
 import { loadInputs } from "./trainer/inputs.ts";
@@ -49,7 +52,7 @@ import { onlineSettings, OnlineSource } from "./trainer/online.ts";
 import { Interrupt, INTERRUPTED_EXIT } from "./trainer/interrupt.ts";
 import { OutputLock } from "./trainer/output_lock.ts";
 import { initialParams, type Policy } from "./trainer/policy.ts";
-import { finishReport } from "./trainer/report.ts";
+import { finishReport, runTitle } from "./trainer/report.ts";
 import {
   claimNewRun,
   pruneCheckpoints,
@@ -73,7 +76,10 @@ import { wandbSink } from "./trainer/wandb.ts";
 export interface TrainResult {
   /** The resolved config. */
   config: TrainConfig;
-  /** Every row of the run's metrics.jsonl (training and `eval/*`, before a resume too). */
+  /**
+   * Every row of the run's metrics.jsonl (training, `eval_*` and the closing `train_runtime`
+   * row, before a resume too).
+   */
   rows: MetricsRow[];
   /** The final checkpoint folder (HF format). */
   checkpoint: string;
@@ -163,7 +169,7 @@ export async function settingsFromArgs(args: string[]): Promise<RunSettings> {
         `copy the run folder to ${cli.output_dir} and resume that copy`,
     );
   }
-  const base = resumeDir ? join(resumeDir, "trainer_state.json") : configPath ?? EMBEDDED_CONFIG;
+  const base = resumeDir ? join(resumeDir, STATE_FILE) : configPath ?? EMBEDDED_CONFIG;
   const yaml = resumed?.config ?? await readYamlConfig(base);
   // A resumed run writes where --resume points, whatever output_dir its checkpoint recorded.
   const resolved = resolveConfig({
@@ -209,7 +215,7 @@ export async function runTraining(
     };
   }
   try {
-    if (!resumed) await evaluate(run);
+    if (!resumed && config.eval_on_start) await evaluate(run);
     await loop(run);
     return await finish(run);
   } finally {
@@ -229,7 +235,7 @@ async function setup(
   const { config, algorithm, resumeDir, resumed } = settings;
   const say = options.quiet ? () => {} : (line: string) => console.log(line);
   for (const notice of settings.notices) if (!options.quiet) console.error(notice);
-  warnAboutDefaults(settings);
+  if (!options.quiet) warnAboutDefaults(settings);
   const device = parseDevice(config.use_cpu ? "cpu" : config.device);
   const outDir = config.output_dir;
   const { tokenizer, policy, data, reference } = await loadInputs(settings, say);
@@ -309,6 +315,13 @@ function precisionLine(device: string): string {
 
 function warnAboutDefaults(settings: RunSettings): void {
   const { config } = settings;
+  const differences = settings.resumed ? [] : trlDifferences(settings);
+  if (differences.length > 0) {
+    console.error(
+      "Defaults that differ from TRL 1.13's (set a key to silence its line):\n" +
+        differences.map((line) => `  ${line}`).join("\n"),
+    );
+  }
   if (settings.embedded && config.model_name_or_path !== "model/tiny") {
     console.error(
       "Warning: no --config, so configs/tiny.yaml's settings for the tiny model apply " +
@@ -317,7 +330,7 @@ function warnAboutDefaults(settings: RunSettings): void {
   }
 }
 
-/** Held-out metrics of the current policy, logged as `eval/*` at the current step. */
+/** Held-out metrics of the current policy, logged as `eval_*` at the current step. */
 async function evaluate(run: Run): Promise<void> {
   const row = await run.session.evaluate();
   if (row) await run.log.log(row);
@@ -348,13 +361,19 @@ async function save(run: Run, at: number): Promise<void> {
   const { consumed, algorithmState, skipped } = run.session.position;
   // Reference log-probs computed so far are on disk before the checkpoint that used them.
   await run.saveCache();
+  const hfState = hfTrainerState(run.config, {
+    step: at,
+    epoch: consumed / run.session.perEpoch,
+    total: run.session.schedule.total,
+    rows: await readMetrics<MetricsRow>(outDir),
+  });
   await saveCheckpoint(dir, run.policy, await run.session.readState(), {
     step: at,
     consumed,
     algorithmState,
     skipped,
     config: run.config,
-  });
+  }, { hfState, generation: run.session.inputs.tokenizer });
   run.checkpoint = dir;
   await pruneCheckpoints(outDir, {
     limit: run.config.save_total_limit,
@@ -367,6 +386,10 @@ async function loop(run: Run): Promise<void> {
   const { config, session } = run;
   const { total } = session.schedule;
   const every = (n: number, at: number) => n > 0 && at % n === 0;
+  // HF's eval_strategy epoch: after each epoch's optimizer steps (its dataloader length / accumulation).
+  const evalEvery = config.eval_strategy === "epoch"
+    ? Math.max(1, Math.floor(session.perEpoch / config.gradient_accumulation_steps))
+    : config.eval_steps;
   const nonfiniteBefore = session.position.skipped.nonfinite_loss ?? 0;
   const stop = () => run.interrupt.requested !== null;
   // A signal stops the loop between micro-batches; finish() then saves where it stopped.
@@ -377,7 +400,7 @@ async function loop(run: Run): Promise<void> {
     for (const warning of warnings) console.error(`Warning: ${warning}`);
     stopIfNothingFinite(run, (session.position.skipped.nonfinite_loss ?? 0) - nonfiniteBefore);
     if (every(config.logging_steps, at) || at === total) await run.log.log(session.takeRow());
-    if (every(config.eval_steps, at) && at < total) await evaluate(run);
+    if (every(evalEvery, at) && at < total) await evaluate(run);
     if (every(config.sample_every, at)) await sample(run);
     if (every(config.save_steps, at) && at < total) await save(run, at);
   }
@@ -421,6 +444,7 @@ async function finish(run: Run): Promise<TrainResult> {
   } else {
     await evaluate(run);
     if (session.applied > 0) await save(run, total);
+    await run.log.log(session.summary());
   }
   await run.saveCache();
   if (!signal && session.applied > 0 && run.config.merge_adapter && run.policy.lora) {
@@ -430,7 +454,7 @@ async function finish(run: Run): Promise<TrainResult> {
   const rows = await readMetrics<MetricsRow>(outDir);
   const { skipped } = session.position;
   const summary = await finishReport(outDir, rows, {
-    title: `${run.algorithm.name} on ${run.config.dataset_name}`,
+    title: runTitle(run.config),
     headline: signal
       ? `Stopped by ${signal} at step ${at} of ${total}`
       : `Done: ${total} steps of ${run.algorithm.name} on ${run.policy.dir} (${session.device})`,

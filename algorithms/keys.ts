@@ -65,6 +65,22 @@ export const LOSS_KEYS = {
     range: greaterThan(0),
     help: "KTO: weight of undesirable examples",
   },
+  discopop_tau: {
+    type: "number",
+    default: null,
+    trl: 0.05,
+    readBy: "loss",
+    range: greaterThan(0),
+    help: "DiscoPOP: temperature τ of the sigmoid mixing its two losses",
+  },
+  loss_weights: {
+    type: "string",
+    default: null,
+    trl: null,
+    readBy: "loss",
+    help: "with a loss_type list: one weight per type, comma-separated or a YAML list " +
+      "(unset: all 1)",
+  },
   kl_estimate: {
     type: "string",
     default: null,

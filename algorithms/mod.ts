@@ -17,12 +17,15 @@
  *
  * @module
  */
+import { apoDown } from "./apo_down.ts";
 import { apoZero } from "./apo_zero.ts";
 import { bco } from "./bco.ts";
 import { cdpo } from "./cdpo.ts";
 import { dpo } from "./dpo.ts";
+import { discopop } from "./discopop.ts";
 import { dpoNorm } from "./dpo_norm.ts";
 import { evaluate, type EvaluateOptions, type LossData, type LossResult } from "./evaluate.ts";
+import { exo } from "./exo.ts";
 import { hinge } from "./hinge.ts";
 import { ipo } from "./ipo.ts";
 import { kto } from "./kto.ts";
@@ -32,8 +35,11 @@ import { onlineDpo } from "./online_dpo.ts";
 import { orpo } from "./orpo.ts";
 import { rdpo } from "./rdpo.ts";
 import { rpo } from "./rpo.ts";
+import { sft } from "./sft.ts";
 import { simpo } from "./simpo.ts";
+import { sppo } from "./sppo.ts";
 import type { Algorithm } from "./types.ts";
+import { weightedSum } from "./weighted_sum.ts";
 
 export * from "./types.ts";
 export { LOSS_KEYS, resolveHyperparameters } from "./keys.ts";
@@ -41,12 +47,33 @@ export type { EvaluateOptions, LossData, LossResult };
 
 /** Every algorithm, by its `--loss` name: the only place that lists them. */
 export const ALGORITHMS: Readonly<Record<string, Algorithm>> = Object.fromEntries(
-  [dpo, cdpo, ipo, simpo, orpo, kto, dpoNorm, odpo, rdpo, bco, hinge, apoZero, nca, rpo, onlineDpo]
-    .map((algorithm) => [algorithm.name, algorithm]),
+  [
+    dpo,
+    cdpo,
+    ipo,
+    simpo,
+    orpo,
+    kto,
+    dpoNorm,
+    odpo,
+    rdpo,
+    bco,
+    hinge,
+    apoZero,
+    apoDown,
+    nca,
+    rpo,
+    exo,
+    sppo,
+    discopop,
+    sft,
+    onlineDpo,
+  ].map((algorithm) => [algorithm.name, algorithm]),
 );
 
 /**
- * The algorithm called `name`.
+ * The algorithm called `name`: a registered one, or `a+b+…`, the weighted sum of registered ones
+ * (TRL's `loss_type` list, see weighted_sum.ts).
  *
  * @param name A `--loss` value.
  * @returns The algorithm.
@@ -54,9 +81,11 @@ export const ALGORITHMS: Readonly<Record<string, Algorithm>> = Object.fromEntrie
  * ```ts
  * import { algorithm } from "./mod.ts";
  * if (algorithm("simpo").needsReference) throw new Error("unexpected");
+ * if (!algorithm("simpo+sft").defaults.loss_weights) throw new Error("unexpected");
  * ```
  */
 export function algorithm(name: string): Algorithm {
+  if (name.includes("+")) return weightedSum(name.split("+").map(algorithm));
   if (!Object.hasOwn(ALGORITHMS, name)) {
     throw new Error(
       `Unknown loss "${name}": expected one of ${Object.keys(ALGORITHMS).join(", ")}`,

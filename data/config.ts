@@ -33,6 +33,13 @@ export const DATA_KEYS = {
     trl: "train",
     help: "split of a Hub dataset",
   },
+  dataset_test_split: {
+    type: "string",
+    default: null,
+    trl: "test",
+    help: "held-out split of a Hub dataset, by name; unset: eval_split",
+    differs: "a file has no test split: unset, eval_split holds out a fraction of the rows",
+  },
   format: {
     type: "string",
     default: null,

@@ -169,7 +169,7 @@ export async function prepareRows(
   const evalSkips = new SkipCounter();
   let train = processRows(source.rows, { format, tokenizer, config, skips, kind: options.kind });
   let evalExamples: TokenizedExample[] = [];
-  const evalSplit = config.eval_split;
+  const evalSplit = config.dataset_test_split ?? config.eval_split;
   if (typeof evalSplit === "number" && evalSplit > 0) {
     // Hold out source rows, not examples: both halves of an unpaired pair stay on one side, so
     // held-out pairs can be scored pairwise for every loss.

@@ -52,8 +52,16 @@ export interface RowSource {
 export async function readRows(source: string, options: ReadOptions = {}): Promise<RowSource> {
   const limit = options.limit ?? Infinity;
   let files: string[];
-  if (await isFile(source)) files = [source];
-  else if (isHubId(source)) {
+  if (await isFile(source)) {
+    // A file has no splits: reading it as another split would evaluate on the training rows.
+    if ((options.split ?? "train") !== "train") {
+      throw new Error(
+        `No split "${options.split}" in ${source}: a file is one split (train); hold out a ` +
+          "fraction with eval_split: 0.1, or name a Hub dataset's split",
+      );
+    }
+    files = [source];
+  } else if (isHubId(source)) {
     files = await hubDatasetFiles(source, {
       ...options,
       split: options.split ?? "train",

@@ -218,3 +218,32 @@ async function replaceDir(from: string, to: string): Promise<void> {
   await Deno.rename(from, to);
   await Deno.remove(old, { recursive: true });
 }
+
+/**
+ * HF's `generation_config.json` for a model folder that has none (one that has its own is copied
+ * as it is): BOS from the model's config, `eos_token_id` the stop set generation ends on (EOS and
+ * the template's end of turn), the pad id. `GenerationConfig.from_pretrained` reads it, so
+ * `model.generate()` stops where this project's sampling stops.
+ *
+ * @param config The model's config (its `bos_token_id`).
+ * @param tokens The tokenizer's stop set and pad id.
+ * @returns The JSON object.
+ * @example
+ * ```ts
+ * import { generationConfigOf } from "./save.ts";
+ * const g = generationConfigOf({ bos_token_id: 1 }, { stopTokenIds: [2, 7], padTokenId: 0 });
+ * if (g.bos_token_id !== 1 || g.pad_token_id !== 0) throw new Error("unexpected");
+ * if (JSON.stringify(g.eos_token_id) !== "[2,7]") throw new Error("unexpected");
+ * ```
+ */
+export function generationConfigOf(
+  config: Pick<ModelConfig, "bos_token_id">,
+  tokens: { stopTokenIds: readonly number[]; padTokenId: number },
+): { bos_token_id?: number; eos_token_id: number | number[]; pad_token_id: number } {
+  const stop = [...tokens.stopTokenIds];
+  return {
+    ...(config.bos_token_id === null ? {} : { bos_token_id: config.bos_token_id }),
+    eos_token_id: stop.length === 1 ? stop[0] : stop,
+    pad_token_id: tokens.padTokenId,
+  };
+}

@@ -35,7 +35,7 @@ Deno.test("train() with --bf16 true learns the held-out preference as float32 do
     assert.ok(d < 1e-2, `${key}: ${first(mixed)[key]} vs ${first(plain)[key]} (${d})`);
   }
   const accuracy = (rows: typeof plain) =>
-    rows.filter((r) => "eval/pairwise_accuracy" in r).at(-1)!["eval/pairwise_accuracy"];
+    rows.filter((r) => "eval_pairwise_accuracy" in r).at(-1)!["eval_pairwise_accuracy"];
   const [a, b] = [accuracy(mixed), accuracy(plain)];
   assert.ok(Math.abs(a - b) <= 0.05, `held-out accuracy bf16 ${a} vs float32 ${b}`);
   assert.ok(a >= 0.75, `bf16 held-out accuracy ${a}`);

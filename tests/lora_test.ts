@@ -38,12 +38,12 @@ Deno.test("train() --use_peft learns DPO's held-out preference and saves a PEFT 
     "--eval_steps",
     "0",
   ]);
-  const [before, after] = rows.filter((r) => "eval/rewards/accuracies" in r);
-  const gain = after["eval/rewards/accuracies"] - before["eval/rewards/accuracies"];
+  const [before, after] = rows.filter((r) => "eval_rewards/accuracies" in r);
+  const gain = after["eval_rewards/accuracies"] - before["eval_rewards/accuracies"];
   assert.ok(
     gain >= 0.15,
-    `held-out reward accuracy ${before["eval/rewards/accuracies"]} → ${
-      after["eval/rewards/accuracies"]
+    `held-out reward accuracy ${before["eval_rewards/accuracies"]} → ${
+      after["eval_rewards/accuracies"]
     }`,
   );
 

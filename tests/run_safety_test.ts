@@ -89,7 +89,7 @@ Deno.test({
     const last = steps.at(-1)!;
     assert.deepEqual(await checkpoints(out), [`checkpoint-${last}`]);
     const state = JSON.parse(
-      await Deno.readTextFile(`${out}/checkpoint-${last}/trainer_state.json`),
+      await Deno.readTextFile(`${out}/checkpoint-${last}/run_state.json`),
     );
     assert.equal(state.step, last);
     assert.equal(state.config.loss, "simpo");
@@ -223,10 +223,10 @@ Deno.test("train --resume names a corrupt latest checkpoint and offers the previ
         `The previous complete one is ${out}/checkpoint-2: resume from it with --resume ${out}/checkpoint-2`,
     ),
   );
-  await Deno.writeTextFile(`${out}/checkpoint-2/trainer_state.json`, '{"step": 2,');
+  await Deno.writeTextFile(`${out}/checkpoint-2/run_state.json`, '{"step": 2,');
   await assert.rejects(
     quiet(["--resume", `${out}/checkpoint-2`]),
-    new RegExp(`Cannot read ${out}/checkpoint-2/trainer_state.json: `),
+    new RegExp(`Cannot read ${out}/checkpoint-2/run_state.json: `),
   );
   await Deno.remove(out, { recursive: true });
 });

@@ -47,3 +47,30 @@ Deno.test("train() --loss orpo --beta sets ORPO's λ: loss = NLL − β·mean lo
   assert.ok(Math.abs(got - expected) < 1e-5, `loss difference ${got}, expected ${expected}`);
   assert.ok(Math.abs(got) > 1e-3, "β changed nothing");
 });
+
+Deno.test("train() with loss_type [sigmoid, sft] and loss_weights [0.8, 0.2] trains on 0.8·DPO + 0.2·NLL", async () => {
+  // TRL's RPO-style recipe: the YAML lists as TRL's DPOConfig takes them.
+  const dir = await Deno.makeTempDir({ prefix: "da-rpo-" });
+  const recipe = `${dir}/rpo.yaml`;
+  await Deno.writeTextFile(
+    recipe,
+    (await Deno.readTextFile("configs/tiny.yaml")) +
+      "loss_type: [sigmoid, sft]\nloss_weights: [0.8, 0.2]\n",
+  );
+  const args = ["--max_steps", "2", "--eval_strategy", "no"];
+  const [both, dpo, sft] = await Promise.all([
+    trainQuietly(["--config", recipe, ...args]),
+    trainQuietly(["--loss", "dpo", ...args]),
+    trainQuietly(["--loss", "sft", ...args]),
+  ]);
+  await Deno.remove(dir, { recursive: true });
+  assert.equal(both.config.loss, "dpo+sft");
+  // Step 1's loss is computed before any update, from the same weights and batch in all three.
+  const first = (r: typeof both) => r.rows.find((row) => row.step === 1)!.loss;
+  const want = 0.8 * first(dpo) + 0.2 * first(sft);
+  assert.ok(
+    Math.abs(first(both) - want) <= 1e-6 * want,
+    `dpo+sft ${first(both)} vs 0.8·${first(dpo)} + 0.2·${first(sft)} = ${want}`,
+  );
+  assert.ok(Number.isFinite(both.rows.find((row) => row.step === 2)!.loss));
+});

@@ -1,7 +1,9 @@
 /**
  * wandb logging through @wandb/sdk against a local stand-in of the W&B API (the SDK honours
- * WANDB_BASE_URL): metrics reach the run's history; a failing server does not stop training; and
- * without WANDB_PROJECT nothing is sent.
+ * WANDB_BASE_URL): metrics reach the run's history under HF's names (`train/…`, `eval/…`);
+ * `report_to` switches it on and off as in HF, with `run_name` and the key `wandb login` stored in
+ * netrc; a failing server does not stop training; and without WANDB_PROJECT or report_to nothing
+ * is sent.
  */
 import assert from "node:assert/strict";
 import { train } from "../train.ts";
@@ -10,11 +12,11 @@ Deno.env.set("DA_CACHE_DIR", await Deno.makeTempDir({ prefix: "da-cache-" }));
 
 /** Answers the SDK's GraphQL calls and records file_stream uploads; `fail` answers 500 to all. */
 function fakeWandb(fail = false) {
-  const requests: { path: string; body: string }[] = [];
+  const requests: { path: string; body: string; auth: string }[] = [];
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
     const path = new URL(req.url).pathname;
     const body = await req.text();
-    requests.push({ path, body });
+    requests.push({ path, body, auth: req.headers.get("authorization") ?? "" });
     if (fail) return new Response("down", { status: 500 });
     if (path !== "/graphql") return Response.json({});
     const { query, variables } = JSON.parse(body);
@@ -37,12 +39,12 @@ function fakeWandb(fail = false) {
   return { url: `http://127.0.0.1:${server.addr.port}`, requests, close: () => server.shutdown() };
 }
 
-async function runWith(env: Record<string, string>) {
+async function runWith(env: Record<string, string>, args: string[] = []) {
   for (const [k, v] of Object.entries(env)) Deno.env.set(k, v);
   const out = await Deno.makeTempDir({ prefix: "da-wandb-" });
   try {
     return await train(
-      ["--loss", "dpo", "--max_steps", "3", "--eval_steps", "0", "--output_dir", out],
+      ["--loss", "dpo", "--max_steps", "3", "--eval_steps", "0", "--output_dir", out, ...args],
       { quiet: true },
     );
   } finally {
@@ -70,13 +72,61 @@ Deno.test({
         JSON.parse(JSON.parse(upsert.body).variables.config).beta,
       0.1,
     );
-    const history = wandb.requests.filter((r) => r.path.endsWith("/file_stream"))
-      .flatMap((r) => JSON.parse(r.body).files?.["wandb-history.jsonl"]?.content ?? [])
-      .map((line: string) => JSON.parse(line));
-    const steps = history.filter((h) => "loss" in h).map((h) => h._step);
+    const history = historyOf(wandb.requests);
+    const steps = history.filter((h) => "train/loss" in h).map((h) => h._step);
     assert.deepEqual(steps, [1, 2, 3]);
-    assert.ok(history.every((h) => !("loss" in h) || "rewards/accuracies" in h));
+    assert.ok(history.every((h) => !("train/loss" in h) || "train/rewards/accuracies" in h));
+    // HF's WandbCallback names: eval_loss → eval/loss, and the global step beside each row.
+    assert.deepEqual(history.filter((h) => "eval/loss" in h).map((h) => h._step), [0, 3]);
+    assert.ok(history.every((h) => h["train/global_step"] === h._step));
+    assert.ok(history.every((h) => !Object.keys(h).some((k) => k.startsWith("eval_"))));
   },
+});
+
+/** The rows the stand-in received in the run's history stream. */
+function historyOf(requests: { path: string; body: string }[]): Record<string, number>[] {
+  return requests.filter((r) => r.path.endsWith("/file_stream"))
+    .flatMap((r) => JSON.parse(r.body).files?.["wandb-history.jsonl"]?.content ?? [])
+    .map((line: string) => JSON.parse(line));
+}
+
+Deno.test({
+  name: "train() --report_to wandb logs with the netrc key and run_name, without WANDB_PROJECT",
+  ...options,
+  fn: async () => {
+    const wandb = fakeWandb();
+    const dir = await Deno.makeTempDir({ prefix: "da-netrc-" });
+    const key = "n".repeat(40);
+    // As `wandb login --host` writes it: the machine is the server's host.
+    await Deno.writeTextFile(
+      `${dir}/netrc`,
+      `machine other.example\n  login user\n  password ${"x".repeat(40)}\n` +
+        `machine 127.0.0.1\n  login user\n  password ${key}\n`,
+    );
+    await runWith(
+      { NETRC: `${dir}/netrc`, WANDB_BASE_URL: wandb.url },
+      ["--report_to", "wandb", "--run_name", "dpo-tiny"],
+    );
+    await wandb.close();
+    await Deno.remove(dir, { recursive: true });
+    const upsert = JSON.parse(wandb.requests.find((r) => r.body.includes("UpsertBucket"))!.body);
+    assert.equal(upsert.variables.project, "huggingface"); // HF's default project
+    assert.equal(upsert.variables.displayName, "dpo-tiny");
+    const streams = wandb.requests.filter((r) => r.path.endsWith("/file_stream"));
+    assert.ok(streams.length > 0);
+    assert.ok(streams.every((r) => atob(r.auth.replace("Basic ", "")) === `api:${key}`));
+    assert.equal(historyOf(wandb.requests).filter((h) => "train/loss" in h).length, 3);
+  },
+});
+
+Deno.test("train() --report_to none sends nothing even with WANDB_PROJECT set", async () => {
+  const wandb = fakeWandb();
+  await runWith(
+    { WANDB_PROJECT: "rlhf", WANDB_API_KEY: "k".repeat(40), WANDB_BASE_URL: wandb.url },
+    ["--report_to", "none"],
+  );
+  await wandb.close();
+  assert.equal(wandb.requests.length, 0);
 });
 
 Deno.test({

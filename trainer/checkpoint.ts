@@ -1,7 +1,8 @@
 /**
  * Checkpoints: the policy in Hugging Face format (model.safetensors + config.json + tokenizer
  * files, loadable by `transformers` and `deno task score`; under LoRA, PEFT's adapter files), the
- * optimizer state, and where the run stands (step, micro-batches consumed, algorithm state, resolved config) for `--resume`.
+ * optimizer state, where the run stands (step, micro-batches consumed, algorithm state, resolved
+ * config) for `--resume` in `run_state.json`, and HF's `trainer_state.json` (see hf_state.ts).
  *
  * A checkpoint is written into a temporary folder and renamed into place, so a crash mid-write
  * never leaves a half checkpoint under the final name.
@@ -11,9 +12,11 @@
 import { basename, dirname, join } from "node:path";
 import type { TrainState } from "../runtime/mod.ts";
 import { readSafetensors, serializeSafetensors } from "../model/safetensors.ts";
+import { generationConfigOf } from "../model/save.ts";
 import { weightFiles } from "../model/weights.ts";
 import type { Value } from "./config.ts";
 import { exportDtype, loadPolicyParams, MASTERS_FILE, type Policy, savePolicy } from "./policy.ts";
+import type { HfTrainerState } from "./hf_state.ts";
 import { checkpointSteps } from "./run_dir.ts";
 
 /** Where a run stands, beside the weights. */
@@ -30,22 +33,31 @@ export interface RunPosition {
   config: Record<string, Value>;
 }
 
-const STATE_FILE = "trainer_state.json";
+/** The run's own resume data (HF's `trainer_state.json` is written beside it). */
+export const STATE_FILE = "run_state.json";
+const HF_STATE_FILE = "trainer_state.json";
 const OPTIMIZER_FILE = "optimizer.safetensors";
 
 /**
- * Writes `dir` atomically: HF-format model, optimizer state and run position.
+ * Writes `dir` atomically: HF-format model, optimizer state, run position and, when given, HF's
+ * trainer state.
  *
  * @param dir Final checkpoint folder.
  * @param policy The policy (full model or LoRA adapters; see policy.ts).
  * @param state Parameters and optimizer state.
  * @param position Step, data position, algorithm state and config.
+ * @param options `hfState`: HF's `trainer_state.json` (from `hfTrainerState`); `generation`:
+ *   the tokenizer's stop set and pad id, for a `generation_config.json` when the model has none.
  */
 export async function saveCheckpoint(
   dir: string,
   policy: Policy,
   state: TrainState,
   position: RunPosition,
+  options: {
+    hfState?: HfTrainerState;
+    generation?: { stopTokenIds: readonly number[]; padTokenId: number };
+  } = {},
 ): Promise<void> {
   const tmp = `${dir}.partial`;
   await Deno.remove(tmp, { recursive: true }).catch(() => {});
@@ -61,6 +73,17 @@ export async function saveCheckpoint(
     }
     await Deno.writeFile(join(tmp, OPTIMIZER_FILE), serializeSafetensors(slots));
     await Deno.writeTextFile(join(tmp, STATE_FILE), JSON.stringify(position, null, 2) + "\n");
+    const generation = join(tmp, "generation_config.json");
+    if (options.generation && !await exists(generation)) {
+      const json = generationConfigOf(policy.config, options.generation);
+      await Deno.writeTextFile(generation, JSON.stringify(json, null, 2) + "\n");
+    }
+    if (options.hfState) {
+      await Deno.writeTextFile(
+        join(tmp, HF_STATE_FILE),
+        JSON.stringify(options.hfState, null, 2) + "\n",
+      );
+    }
   } catch (error) {
     // A failed save (a full disk) must not keep the disk full.
     await Deno.remove(tmp, { recursive: true }).catch(() => {});

@@ -52,7 +52,8 @@ export const KEYS = {
     type: "string",
     default: null,
     trl: "sigmoid",
-    help: "TRL's loss name, mapped onto --loss (sigmoid→dpo, robust→rdpo, simpo, kto, ...)",
+    help: "TRL's loss name, mapped onto --loss (sigmoid→dpo, robust→rdpo, simpo, kto, ...); " +
+      "a list sums them (loss_weights): [sigmoid, sft] → dpo+sft",
   },
   model_name_or_path: {
     type: "string",
@@ -83,8 +84,21 @@ export const KEYS = {
     type: "string",
     default: "linear",
     trl: "linear",
-    oneOf: ["linear", "cosine", "constant", "constant_with_warmup"],
+    oneOf: ["linear", "cosine", "cosine_with_min_lr", "constant", "constant_with_warmup"],
     help: "decay after warmup",
+  },
+  min_lr_rate: {
+    type: "number",
+    default: null,
+    range: between(0, 1),
+    help: "cosine_with_min_lr: the floor as a fraction of learning_rate " +
+      "(HF's lr_scheduler_kwargs: {min_lr_rate: ...})",
+  },
+  min_lr: {
+    type: "number",
+    default: null,
+    range: atLeast(0),
+    help: "cosine_with_min_lr: the floor as a rate (HF's lr_scheduler_kwargs: {min_lr: ...})",
   },
   warmup_steps: {
     type: "number",
@@ -273,9 +287,16 @@ export const KEYS = {
     type: "string",
     default: "steps",
     trl: "no",
-    oneOf: ["no", "steps"],
-    help: "steps: evaluate at the start, every eval_steps and at the end",
+    oneOf: ["no", "steps", "epoch"],
+    help: "steps: evaluate every eval_steps and at the end; epoch: after each epoch and at the end",
     differs: "held-out metrics are the point of a comparison",
+  },
+  eval_on_start: {
+    type: "boolean",
+    default: true,
+    trl: false,
+    help: "evaluate before the first step too (the baseline the curves start from)",
+    differs: "a comparison needs the step-0 baseline",
   },
   eval_steps: {
     type: "integer",
@@ -287,9 +308,9 @@ export const KEYS = {
   },
   eval_samples: {
     type: "integer",
-    default: 64,
+    default: null,
     range: atLeast(1),
-    help: "held-out examples per evaluation",
+    help: "held-out examples per evaluation (the first N); unset: the whole eval split, as TRL",
   },
   save_steps: {
     type: "integer",
@@ -311,6 +332,21 @@ export const KEYS = {
     type: "boolean",
     default: false,
     help: "clear a previous run's files from output_dir instead of refusing to start",
+  },
+  report_to: {
+    type: "string",
+    default: null,
+    trl: "none",
+    oneOf: ["none", "wandb"],
+    help: "wandb: log to Weights & Biases (project WANDB_PROJECT; key WANDB_API_KEY or " +
+      "`wandb login`); none: off",
+    differs: "unset: wandb when WANDB_PROJECT is set, as the Quick Start",
+  },
+  run_name: {
+    type: "string",
+    default: null,
+    trl: null,
+    help: "the wandb run's name; unset: output_dir",
   },
   sample_every: {
     type: "integer",
@@ -454,16 +490,16 @@ function normalize(
       value = alias.value ? alias.value(value) : value;
       notices.push(`Deprecated: "${given}" (${name}) is now "${key}"`);
     }
+    if (key === "lr_scheduler_kwargs") {
+      Object.assign(values, schedulerKwargs(value, name));
+      continue;
+    }
     if (!Object.hasOwn(KEYS, key)) {
       accepted.push(acceptTrlKey(key, value, name));
       continue;
     }
     try {
-      values[key] = checkValue(
-        key,
-        KEYS[key as Key],
-        key === "loss_type" ? oneLossType(value) : value,
-      );
+      values[key] = checkValue(key, KEYS[key as Key], fromList(key, value));
     } catch (error) {
       // A flag names itself; a bad value in a file needs the file's name.
       if (name === "CLI") throw error;
@@ -474,7 +510,7 @@ function normalize(
     notices.push(`Accepted TRL keys that change nothing here (${name}): ${accepted.join(", ")}`);
   }
   if (values.loss_type !== undefined && values.loss_type !== null) {
-    const mapped = lossOfType(String(values.loss_type));
+    const mapped = String(values.loss_type).split(",").map(lossOfType).join("+");
     if (values.loss !== undefined && values.loss !== mapped) {
       throw new Error(
         `Conflicting loss (${name}): loss "${values.loss}" but loss_type "${values.loss_type}" ` +
@@ -495,20 +531,57 @@ const TRL_DEFAULTS: ReadonlyMap<string, unknown[]> = (() => {
   return map;
 })();
 
-/** TRL keys refused at other values than TRL's default, with what to use instead. */
+/** What a TRL key means here when set to other values than TRL's default: the equivalent. */
 const INSTEAD: Readonly<Record<string, string>> = {
   fp16: "use bf16: true (float16 would need dynamic loss scaling, which is not done here)",
+  dtype: "weights load as stored and train in float32 master copies: use bf16: true for " +
+    "bf16 compute and save_dtype for the saved weights (auto and float32 are accepted)",
+  save_strategy: "use save_steps (0: only at the end)",
+  logging_strategy: "use logging_steps",
+  push_to_hub: "upload the checkpoint folder with `huggingface-cli upload`",
 };
+
+/** `dtype` values that mean what a run here does anyway (float32 masters, stored weights). */
+const SAME_DTYPES = new Set(["auto", "float32"]);
+
+/**
+ * HF's `lr_scheduler_kwargs` (a mapping, or its JSON on the command line) as the flat keys that
+ * hold its settings here.
+ */
+function schedulerKwargs(value: unknown, origin: string): Record<string, Value> {
+  let kwargs = value ?? {};
+  if (typeof kwargs === "string") {
+    try {
+      kwargs = JSON.parse(kwargs);
+    } catch {
+      throw new Error(
+        `Invalid lr_scheduler_kwargs (${origin}): ${kwargs}: a mapping, e.g. '{"min_lr_rate": 0.1}'`,
+      );
+    }
+  }
+  const values: Record<string, Value> = {};
+  for (const [key, v] of Object.entries(kwargs as Record<string, unknown>)) {
+    if (key !== "min_lr_rate" && key !== "min_lr") {
+      throw new Error(
+        `Unsupported lr_scheduler_kwargs key "${key}" (${origin}): only min_lr_rate and min_lr ` +
+          "(of cosine_with_min_lr) are read here",
+      );
+    }
+    values[key] = checkValue(key, KEYS[key], v);
+  }
+  return values;
+}
 
 /** TRL keys that change nothing here at any value, and why. */
 const NO_EFFECT: Readonly<Record<string, string>> = {
   disable_dropout: "the models here have no dropout",
-  gradient_checkpointing: "memory only, results are the same",
+  gradient_checkpointing_kwargs: "how PyTorch recomputes (use_reentrant...); here the " +
+    "recomputation is compiled into the step",
   dataset_num_proc: "tokenization runs in one process",
   dataloader_num_workers: "batches are made in one process",
-  run_name: "runs are named by output_dir",
   logging_first_step: "logging follows logging_steps",
   use_liger_kernel: "no such kernels here",
+  attn_implementation: "attention is compiled into the step here",
 };
 
 /**
@@ -520,6 +593,15 @@ function acceptTrlKey(key: string, value: unknown, origin: string): string {
   if (!defaults) throw new Error(`Unknown config key "${key}" (${origin}): ${suggest(key)}`);
   const same = (d: unknown) => JSON.stringify(d) === JSON.stringify(value);
   if (NO_EFFECT[key]) return `${key} (${NO_EFFECT[key]})`;
+  if (key === "model_init_kwargs" && value !== null) {
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+      acceptTrlKey(k === "torch_dtype" ? "dtype" : k, v, `${origin}, model_init_kwargs`);
+    }
+    return `model_init_kwargs ${JSON.stringify(value)} (as a run here loads the model)`;
+  }
+  if (key === "dtype" && SAME_DTYPES.has(String(value))) {
+    return `dtype ${value} (weights as stored, float32 masters)`;
+  }
   if (defaults.some(same)) return `${key} ${JSON.stringify(value)} (TRL's default)`;
   const shown = [...new Set(defaults.map((d) => JSON.stringify(d)))].join(" or ");
   throw new Error(
@@ -530,16 +612,17 @@ function acceptTrlKey(key: string, value: unknown, origin: string): string {
   );
 }
 
-/** TRL's `loss_type` (a name or a list of one) as a name. */
-function oneLossType(value: unknown): unknown {
-  if (!Array.isArray(value)) return value;
-  if (value.length !== 1) {
-    throw new Error(
-      `Invalid loss_type: ${JSON.stringify(value)}: one loss type only ` +
-        "(combinations with loss_weights are not supported here)",
-    );
-  }
-  return value[0];
+const LIST_KEYS = new Set(["loss_type", "loss_weights", "lora_target_modules", "report_to"]);
+
+/**
+ * TRL's list-valued keys as this table's comma-separated strings (`loss_type: [sigmoid, sft]`,
+ * `loss_weights: [0.8, 0.2]`, `lora_target_modules: [q_proj, v_proj]`, `report_to: [wandb]`; an
+ * empty `report_to` list is HF's `none`).
+ */
+function fromList(key: string, value: unknown): unknown {
+  if (!Array.isArray(value) || !LIST_KEYS.has(key)) return value;
+  if (key === "report_to" && value.length === 0) return "none";
+  return value.join(",");
 }
 
 /**
@@ -588,7 +671,9 @@ function checkReaders(
     const readers = Object.values(ALGORITHMS).filter((a) => readsKey(a, key)).map((a) => a.name);
     throw new Error(
       `Config key "${key}" (${origin[key]}) is not read by loss "${algorithm.name}": ` +
-        `remove it, or use a loss that reads it (${readers.join(", ")})`,
+        `remove it, or use a loss that reads it (${
+          readers.join(", ") || "a loss_type list, e.g. [sigmoid, sft]"
+        })`,
     );
   }
   checkNeeds(values, origin, notices);
@@ -646,14 +731,53 @@ export function hyperparameters(resolved: Pick<Resolved, "config" | "algorithm">
   return hp;
 }
 
-/** The closest valid names to a misspelt one. */
+/**
+ * The closest valid names to a misspelt one, compared word by word (`_`-separated; a word with
+ * one typo still counts as the same word), so a left-out word (`per_device_batch_size`) finds the
+ * keys that add one word, listed in the table's order (the train key before the eval one), not
+ * the key with the fewest changed letters.
+ */
 function suggest(given: string): string {
   const names = [...Object.keys(KEYS), ...Object.keys(ALIASES)];
-  const scored = names.map((n) => ({ n, d: editDistance(given, n) })).sort((a, b) => a.d - b.d);
-  const best = scored[0];
-  return best.d <= Math.max(2, given.length / 3)
-    ? `did you mean "${ALIASES[best.n]?.to ?? best.n}"? (--help lists every key)`
+  const scored = names.map((n, order) => ({
+    key: ALIASES[n]?.to ?? n,
+    order,
+    words: wordDistance(given.split("_"), n.split("_")),
+    letters: editDistance(given, n),
+  }));
+  const fewestWords = scored.reduce((m, s) => Math.min(m, s.words), Infinity);
+  // One word off means something only in a name of several words.
+  const wordsMatch = fewestWords === 0 || (fewestWords === 1 && given.split("_").length >= 3);
+  let best = wordsMatch
+    ? scored.filter((s) => s.words === fewestWords).sort((a, b) => a.order - b.order)
+    : [];
+  if (best.length === 0) {
+    const closest = scored.reduce((a, b) => (b.letters < a.letters ? b : a));
+    if (closest.letters <= Math.max(2, given.length / 3)) best = [closest];
+  }
+  const keys = [...new Set(best.map((s) => s.key))].slice(0, 2);
+  return keys.length > 0
+    ? `did you mean ${keys.map((k) => `"${k}"`).join(" or ")}? (--help lists every key)`
     : "--help lists every key";
+}
+
+/** Edit distance over words; two words are the same when one typo apart (3+ letters). */
+function wordDistance(a: string[], b: string[]): number {
+  const same = (x: string, y: string) =>
+    x === y || (Math.min(x.length, y.length) >= 3 && editDistance(x, y) <= 1);
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(
+        previous[j] + 1,
+        row[j - 1] + 1,
+        previous[j - 1] + (same(a[i - 1], b[j - 1]) ? 0 : 1),
+      );
+    }
+    previous = row;
+  }
+  return previous[b.length];
 }
 
 function editDistance(a: string, b: string): number {
@@ -732,6 +856,40 @@ export function helpText(resolved: Resolved): string {
     );
   }
   return rows.join("\n");
+}
+
+/**
+ * The values this run takes from our defaults (the table's or the loss's) that differ from TRL
+ * 1.13's, each with TRL's value and why ours differs: what a TRL user's recipe that leaves the key
+ * out gets here. Keys the config sets are not listed.
+ *
+ * @param resolved The run's resolved config.
+ * @returns One line per key, e.g. `num_train_epochs 1 (TRL: 3): one pass, as the book's runs`.
+ * @example
+ * ```ts
+ * import { resolveConfig, trlDifferences } from "./config.ts";
+ * const lines = trlDifferences(resolveConfig({ cli: { loss: "dpo" } }));
+ * if (!lines.some((l) => l.startsWith("num_train_epochs 1 (TRL: 3)"))) throw new Error("unexpected");
+ * const set = trlDifferences(resolveConfig({ cli: { loss: "dpo", num_train_epochs: "1" } }));
+ * if (set.some((l) => l.startsWith("num_train_epochs"))) throw new Error("unexpected");
+ * ```
+ */
+export function trlDifferences(resolved: Resolved): string[] {
+  const values: Record<string, Value> = resolved.config;
+  const lines: string[] = [];
+  for (const [key, spec] of Object.entries(KEYS) as [Key, KeySpec][]) {
+    const from = resolved.origin[key];
+    const ours = from === undefined || from.startsWith("loss ");
+    if (!ours || !("trl" in spec) || key === "loss_type" || !readsKey(resolved.algorithm, key)) {
+      continue;
+    }
+    if (JSON.stringify(values[key]) === JSON.stringify(spec.trl)) continue;
+    lines.push(
+      `${key} ${JSON.stringify(values[key])} (TRL: ${JSON.stringify(spec.trl)})` +
+        (spec.differs ? `: ${spec.differs}` : from ? `: ${from}'s recommendation` : ""),
+    );
+  }
+  return lines;
 }
 
 /**

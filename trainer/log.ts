@@ -11,6 +11,46 @@ import { join } from "node:path";
 /** One logged row: the step plus metric values. */
 export type MetricsRow = { step: number } & Record<string, number>;
 
+/** The prefix of held-out metrics, as in TRL's log history (`eval_loss`, `eval_rewards/chosen`). */
+const EVAL_PREFIX = "eval_";
+
+/**
+ * A held-out metric's name in the log: `eval_` + the metric, as HF's Trainer names it.
+ *
+ * @param metric The metric, e.g. `loss` or `rewards/accuracies`.
+ * @returns The logged name.
+ * @example
+ * ```ts
+ * import { evalKey } from "./log.ts";
+ * if (evalKey("rewards/margins") !== "eval_rewards/margins") throw new Error("unexpected");
+ * ```
+ */
+export function evalKey(metric: string): string {
+  return EVAL_PREFIX + metric;
+}
+
+/**
+ * The held-out metrics of an evaluation row without their prefix (`eval_loss` → `loss`), or null
+ * for a row that is not an evaluation.
+ *
+ * @param row A logged row.
+ * @returns The step and the metrics under their plain names, or null.
+ * @example
+ * ```ts
+ * import { heldOut } from "./log.ts";
+ * if (heldOut({ step: 3, eval_loss: 0.5 })?.loss !== 0.5) throw new Error("unexpected");
+ * if (heldOut({ step: 3, loss: 0.5 }) !== null) throw new Error("unexpected");
+ * ```
+ */
+export function heldOut(row: MetricsRow): MetricsRow | null {
+  if (typeof row[evalKey("loss")] !== "number") return null;
+  const plain: MetricsRow = { step: row.step };
+  for (const [k, v] of Object.entries(row)) {
+    if (k.startsWith(EVAL_PREFIX)) plain[k.slice(EVAL_PREFIX.length)] = v;
+  }
+  return plain;
+}
+
 /** A sink that also receives every row (e.g. wandb). */
 export interface RowSink {
   /** Receives a row; failures are the sink's to handle. */
@@ -81,15 +121,16 @@ export class MetricsLog {
     }
     for (const sink of this.sinks) await sink.log(row);
     if (this.quiet) return;
-    if (Object.keys(row).some((k) => k.startsWith("eval/"))) this.#evaluation(row);
-    else this.#progress(row);
+    const held = heldOut(row);
+    if (held) this.#evaluation(held);
+    else if (!("train_runtime" in row)) this.#progress(row); // the closing summary: no bar
   }
 
   #evaluation(row: MetricsRow): void {
     const shown = [
-      ["loss", "eval/loss"],
-      ["pairwise accuracy", "eval/pairwise_accuracy"],
-      ["margins", "eval/rewards/margins"],
+      ["loss", "loss"],
+      ["pairwise accuracy", "pairwise_accuracy"],
+      ["margins", "rewards/margins"],
     ].filter(([, k]) => row[k] !== undefined).map(([name, k]) => `${name} ${row[k].toFixed(4)}`);
     const line = `eval at step ${row.step}: ${shown.join(", ")}`;
     // On a terminal the progress bar holds the line: clear it first.

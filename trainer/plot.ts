@@ -1,9 +1,11 @@
 /**
  * Training curves as a self-contained SVG: a grid of panels, one metric each with its own axis,
  * one line per run. Training series are drawn raw and faint with an exponential moving average
- * on top (TensorBoard's debiased EMA); held-out series as dashed lines with a marker per
- * evaluation. Axes carry labels and round ticks (1, 2 or 5 × 10ᵏ); accuracies span 0–1. No
- * plotting dependency: an SVG is text, opens in any browser and renders on GitHub.
+ * on top (TensorBoard's debiased EMA, its weight scaled to the number of points: none below
+ * {@link MIN_SMOOTHED}, so a short run's few points are not dragged behind); held-out series as
+ * dashed lines with a marker per evaluation. Axes carry labels and round ticks (1, 2 or 5 × 10ᵏ);
+ * accuracies span 0–1 with a dotted line at chance (0.5). No plotting dependency: an SVG is text,
+ * opens in any browser and renders on GitHub.
  *
  * @module
  */
@@ -29,6 +31,8 @@ export interface Panel {
   yLabel?: string;
   /** Fixed y range, e.g. [0, 1] for accuracies. @default the data's, rounded out to ticks */
   range?: [number, number];
+  /** A dotted horizontal line, e.g. chance (0.5) on accuracy panels. @default none */
+  chance?: number;
   /** Lines drawn in it. */
   series: Series[];
 }
@@ -39,8 +43,8 @@ const [W, H] = [340, 250];
 const [LEFT, RIGHT, TOP, BOTTOM] = [58, 14, 26, 40];
 /** Panels per row. */
 const COLUMNS = 3;
-/** EMA weight of the past (TensorBoard's smoothing slider). */
-const SMOOTHING = 0.8;
+/** Fewer training points than this are drawn unsmoothed. */
+const MIN_SMOOTHED = 20;
 
 /**
  * Draws panels in a grid with one shared legend.
@@ -72,8 +76,8 @@ export function renderSvg(panels: Panel[], title = ""): string {
     `<text x="19" y="11" font-size="12">${escape(n)}</text></g>`
   ).join("");
   const key = `<text x="${columns * W - RIGHT}" y="${legendY + 11}" font-size="11" ` +
-    `text-anchor="end" fill="#555">solid: training (EMA ${SMOOTHING}, raw faint); ` +
-    `dashed with dots: held-out</text>`;
+    `text-anchor="end" fill="#555">solid: training (EMA over ~1/${MIN_SMOOTHED} of the ` +
+    `points, raw faint); dashed with dots: held-out</text>`;
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${columns * W}" ` +
     `height="${legendY + 24}" font-family="DejaVu Sans, Arial, sans-serif">` +
     `<rect width="100%" height="100%" fill="white"/>` +
@@ -124,9 +128,34 @@ function panel(p: Panel, color: (name: string) => string): string {
     }
     return `<path d="${path(points)}" fill="none" stroke="${c}" stroke-width="1" ` +
       `stroke-opacity="0.25"/>` +
-      `<path d="${path(ema(points))}" fill="none" stroke="${c}" stroke-width="2"/>`;
+      `<path d="${path(ema(points, smoothingFor(points.length)))}" fill="none" stroke="${c}" ` +
+      `stroke-width="2"/>`;
   }).join("");
-  return caption + grid + axes + `<g>${lines}</g>`;
+  const chance = p.chance === undefined
+    ? ""
+    : `<line x1="${px0}" x2="${px1}" y1="${sy(p.chance)}" y2="${
+      sy(p.chance)
+    }" stroke="#888" stroke-dasharray="2,3"/>` +
+      `<text x="${px1 - 2}" y="${sy(p.chance) - 3}" font-size="10" text-anchor="end" ` +
+      `fill="#888">chance</text>`;
+  return caption + grid + axes + chance + `<g>${lines}</g>`;
+}
+
+/**
+ * The EMA weight for a series of `n` points: 0 (raw) below {@link MIN_SMOOTHED} points, then
+ * 1 − 20/n, an average over about a twentieth of the run (TensorBoard's default 0.8 at 100
+ * points), so the smoothed line lags a fixed share of the run, never whole evaluations.
+ *
+ * @param n Points in the series.
+ * @returns The weight of the past, in [0, 1).
+ * @example
+ * ```ts
+ * import { smoothingFor } from "./plot.ts";
+ * if (smoothingFor(12) !== 0 || smoothingFor(100) !== 0.8) throw new Error("unexpected");
+ * ```
+ */
+export function smoothingFor(n: number): number {
+  return n < MIN_SMOOTHED ? 0 : 1 - MIN_SMOOTHED / n;
 }
 
 /**
@@ -143,7 +172,7 @@ function panel(p: Panel, color: (name: string) => string): string {
  * if (s[0][1] !== 1 || Math.abs(s[1][1] - 7 / 3) > 1e-12) throw new Error("unexpected");
  * ```
  */
-export function ema(points: [number, number][], smoothing = SMOOTHING): [number, number][] {
+export function ema(points: [number, number][], smoothing: number): [number, number][] {
   let last = 0;
   return points.map(([x, y], i) => {
     last = last * smoothing + (1 - smoothing) * y;
@@ -196,7 +225,8 @@ function escape(s: string): string {
  * @param runs Rows per run name (each row has `step` and metric values).
  * @param metrics Metric names, one panel each.
  * @param kind How to draw them (see {@linkcode Series}).
- * @returns Panels ready for {@linkcode renderSvg}; accuracies get the range [0, 1].
+ * @returns Panels ready for {@linkcode renderSvg}; accuracies get the range [0, 1] and a chance
+ *   line at 0.5.
  */
 export function panelsFromRows(
   runs: Record<string, Record<string, number>[]>,
@@ -205,7 +235,7 @@ export function panelsFromRows(
 ): Panel[] {
   return metrics.map((title) => ({
     title,
-    range: /accurac/.test(title) ? [0, 1] : undefined,
+    ...(/accurac/.test(title) ? { range: [0, 1] as [number, number], chance: 0.5 } : {}),
     series: Object.entries(runs).map(([name, rows]) => ({
       name,
       kind,

@@ -6,7 +6,8 @@
  * @module
  */
 import { join } from "node:path";
-import type { MetricsRow } from "./log.ts";
+import type { TrainConfig } from "./config.ts";
+import { heldOut, type MetricsRow } from "./log.ts";
 import { type Panel, panelsFromRows, renderSvg } from "./plot.ts";
 
 /**
@@ -25,11 +26,8 @@ export async function finishReport(
 ): Promise<string[]> {
   // A skipped step's row has no loss, or a non-finite one (written as null).
   const trainRows = rows.filter((r) => typeof r.loss === "number");
-  const evalRows = rows.filter((r) => typeof r["eval/loss"] === "number");
-  const heldOut = evalRows.map((r) =>
-    Object.fromEntries(Object.entries(r).map(([k, v]) => [k.replace(/^eval\//, ""), v]))
-  ) as MetricsRow[];
-  const curves = runPanels(trainRows, heldOut);
+  const evaluations = rows.map(heldOut).filter((r) => r !== null);
+  const curves = runPanels(trainRows, evaluations);
   const figure = join(outDir, "curves.svg");
   await Deno.writeTextFile(figure, renderSvg(curves, info.title));
   const lines = [`\n${info.headline}`];
@@ -40,7 +38,7 @@ export async function finishReport(
   // The last tenth of the logged rows: one row is one window, too noisy to stand for the end.
   const tail = trainRows.slice(-Math.max(1, Math.round(trainRows.length / 10)));
   const mean = (k: string) => tail.reduce((a, r) => a + (r[k] ?? NaN), 0) / tail.length;
-  const held = heldOut.at(-1);
+  const held = evaluations.at(-1);
   if (tail.length > 0) {
     lines.push(
       `  train loss ${mean("loss").toFixed(4)}, reward accuracy ${
@@ -60,6 +58,31 @@ export async function finishReport(
   lines.push(`  curves ${figure}`);
   lines.push(`  metrics ${join(outDir, "metrics.jsonl")}`);
   return lines;
+}
+
+/**
+ * A run's title for its figure: the loss, the model, β (for losses that read it), the learning
+ * rate, LoRA's rank and scale when on, and the data.
+ *
+ * @param config The run's config.
+ * @returns One line.
+ * @example
+ * ```ts
+ * import { runTitle } from "./report.ts";
+ * import { resolveConfig } from "./config.ts";
+ * const { config } = resolveConfig({ cli: { loss: "dpo", model_name_or_path: "m", use_peft: "true" } });
+ * const title = runTitle(config);
+ * if (title !== "dpo on m · β 0.1 · lr 5e-6 · LoRA r 16, α 32 · data null") throw new Error(title);
+ * ```
+ */
+export function runTitle(config: TrainConfig): string {
+  return [
+    `${config.loss} on ${config.model_name_or_path}`,
+    ...(config.beta === null ? [] : [`β ${config.beta}`]),
+    `lr ${config.learning_rate.toExponential()}`,
+    ...(config.use_peft ? [`LoRA r ${config.lora_r}, α ${config.lora_alpha}`] : []),
+    `data ${config.dataset_name}`,
+  ].join(" · ");
 }
 
 /** The panels of one run: training (smoothed) and held-out (marked) values of each metric. */

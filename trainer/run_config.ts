@@ -32,7 +32,8 @@ export function optimizerOf(config: TrainConfig): OptimizerConfig {
 }
 
 /**
- * Total steps and the learning-rate schedule (TRL: `warmup_steps` < 1 is a ratio).
+ * Total steps and the learning-rate schedule (TRL: `warmup_steps` < 1 is a ratio;
+ * `cosine_with_min_lr` is a cosine with a floor).
  *
  * @param config The resolved config.
  * @param perEpoch Micro-batches per epoch (for `num_train_epochs` when `max_steps` is unset).
@@ -55,10 +56,21 @@ export function scheduleOf(config: TrainConfig, perEpoch: number): Schedule {
     : config.warmup_steps < 1
     ? Math.round(config.warmup_steps * total)
     : config.warmup_steps;
-  const kind = config.lr_scheduler_type === "constant_with_warmup"
-    ? "constant"
-    : config.lr_scheduler_type;
-  return { peak: config.learning_rate, total, warmup, kind };
+  const type = config.lr_scheduler_type;
+  const schedule = { peak: config.learning_rate, total, warmup };
+  if (type === "constant_with_warmup" || type === "constant") {
+    return { ...schedule, kind: "constant" };
+  }
+  if (type !== "cosine_with_min_lr") return { ...schedule, kind: type as "linear" | "cosine" };
+  // HF's get_cosine_with_min_lr_schedule_with_warmup takes exactly one of the two.
+  const { min_lr_rate: rate, min_lr: minLr } = config;
+  if ((rate === null) === (minLr === null)) {
+    throw new Error(
+      "Invalid lr_scheduler_type cosine_with_min_lr: set one of min_lr_rate and min_lr " +
+        '(HF\'s lr_scheduler_kwargs: {"min_lr_rate": 0.1})',
+    );
+  }
+  return { ...schedule, kind: "cosine", floor: rate ?? minLr! / config.learning_rate };
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * Learning-rate schedules with linear warmup, as `transformers.get_scheduler`: the rate rises
  * linearly from 0 over the warmup steps, then stays (constant), falls linearly to 0 (linear), or
- * follows a half cosine to 0 (cosine).
+ * follows a half cosine to 0 (cosine) or to a floor (HF's cosine_with_min_lr: the cosine factor
+ * scaled into [floor, 1]).
  *
  * @module
  */
@@ -16,6 +17,8 @@ export interface Schedule {
   warmup: number;
   /** Shape after warmup. */
   kind: "linear" | "cosine" | "constant";
+  /** Cosine only: the rate it ends at, as a fraction of the peak. @default 0 */
+  floor?: number;
 }
 
 /**
@@ -36,5 +39,7 @@ export function learningRate(s: Schedule, step: number): number {
   if (s.kind === "constant") return s.peak;
   const progress = (step - s.warmup) / Math.max(1, s.total - s.warmup);
   if (s.kind === "linear") return s.peak * Math.max(0, 1 - progress);
-  return s.peak * 0.5 * (1 + Math.cos(Math.PI * Math.min(1, progress)));
+  const floor = s.floor ?? 0;
+  const cosine = 0.5 * (1 + Math.cos(Math.PI * Math.min(1, progress)));
+  return s.peak * (floor + (1 - floor) * cosine);
 }

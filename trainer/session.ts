@@ -38,7 +38,7 @@ import {
   Reference,
 } from "./batches.ts";
 import { hyperparameters, type Resolved, type TrainConfig } from "./config.ts";
-import type { MetricsRow } from "./log.ts";
+import { evalKey, type MetricsRow } from "./log.ts";
 import type { OnlineSource } from "./online.ts";
 import { PairwiseTally } from "./pairwise.ts";
 import type { RefLogpCache } from "./ref_cache.ts";
@@ -101,6 +101,8 @@ interface Window {
   tokens: number;
   examples: number;
   start: number;
+  /** The last applied step's gradient norm (HF logs the step's, not a mean). */
+  gradNorm?: number;
 }
 
 /** The scalar input LoRA dropout masks derive from (see {@link dropoutSeed}). */
@@ -126,6 +128,8 @@ export class Session {
   #position: Position;
   #order: Iterator<{ epoch: number; indices: number[] }>;
   #window: Window = newWindow();
+  /** This session's totals, for {@link Session.summary}. */
+  #totals: Window = newWindow();
   #generator: Generator | null = null;
   #evalProgram: Promise<Program> | null = null;
 
@@ -272,8 +276,10 @@ export class Session {
         ? { [DROPOUT_SEED]: dropoutSeed(this.config.seed, position.consumed) }
         : {};
       micro.push(pickFeeds(this.trainStep.dataInputs, { ...made.feeds, ...seed }));
-      this.#window.tokens += made.tokens;
-      this.#window.examples += made.examples;
+      for (const w of [this.#window, this.#totals]) {
+        w.tokens += made.tokens;
+        w.examples += made.examples;
+      }
     }
     const online = this.inputs.online;
     const report: StepReport = {
@@ -303,26 +309,26 @@ export class Session {
     }
     const window = this.#window;
     window.steps++;
-    const values = {
-      loss: result.loss,
-      ...result.metrics,
-      grad_norm: result.gradNorm,
-      learning_rate: lr,
-    };
+    window.gradNorm = result.gradNorm;
+    const values = { loss: result.loss, ...result.metrics };
     for (const [k, v] of Object.entries(values)) window.sums[k] = (window.sums[k] ?? 0) + v;
+    this.#totals.steps++;
+    this.#totals.sums.loss = (this.#totals.sums.loss ?? 0) + result.loss;
     return report;
   }
 
   /**
-   * The log row of the steps since the last call, as HF's Trainer logs it: the mean of every
-   * metric, throughput, the epoch and the skip counts (a window whose every step was skipped
-   * has those alone, no loss); then a new window.
+   * The log row of the steps since the last call, as HF's Trainer logs it: the loss and the
+   * loss's metrics as the window's means; `grad_norm` the last step's; `learning_rate` the
+   * scheduler's current rate (after this step, what HF's `_get_learning_rate()` reads: the rate
+   * of the next step); throughput, the epoch and the skip counts (a window whose every step was
+   * skipped has no loss and no `grad_norm`); then a new window.
    *
    * @returns The row, at the current step.
    */
   takeRow(): MetricsRow {
     const window = this.#window;
-    const { step, consumed, skipped } = this.#position;
+    const { step, skipped } = this.#position;
     const seconds = (performance.now() - window.start) / 1000;
     const means: Record<string, number> = {};
     for (const [k, v] of Object.entries(window.sums)) means[k] = v / Math.max(1, window.steps);
@@ -330,8 +336,10 @@ export class Session {
     this.#window = newWindow();
     return {
       step,
-      epoch: consumed / this.perEpoch,
+      epoch: this.#epoch(),
       ...means,
+      ...(window.gradNorm === undefined ? {} : { grad_norm: window.gradNorm }),
+      learning_rate: learningRate(this.schedule, step),
       ...(window.steps > 0
         ? { tokens_per_s: window.tokens / seconds, samples_per_s: window.examples / seconds }
         : {}),
@@ -342,17 +350,45 @@ export class Session {
   }
 
   /**
-   * Held-out metrics of the current policy at the current step, over at most `eval_samples`
-   * examples: the loss's own metrics (means over examples) as `eval/*`, and
-   * `eval/pairwise_accuracy`, the one figure every loss shares.
+   * HF's closing row of a training run, for this session's steps: `train_runtime` (seconds),
+   * `train_samples_per_second`, `train_steps_per_second` and `train_loss` (the mean loss of the
+   * applied steps).
+   *
+   * @returns The row, at the current step.
+   */
+  summary(): MetricsRow {
+    const totals = this.#totals;
+    const seconds = (performance.now() - totals.start) / 1000;
+    return {
+      step: this.#position.step,
+      epoch: this.#epoch(),
+      train_runtime: seconds,
+      train_samples_per_second: totals.examples / seconds,
+      train_steps_per_second: totals.steps / seconds,
+      ...(totals.steps > 0 ? { train_loss: totals.sums.loss / totals.steps } : {}),
+    };
+  }
+
+  /** Epochs done, fractional (HF's `epoch`). */
+  #epoch(): number {
+    return this.#position.consumed / this.perEpoch;
+  }
+
+  /**
+   * Held-out metrics of the current policy at the current step, over the whole held-out split
+   * (or its first `eval_samples` examples when set), named as TRL's log history names them: the
+   * loss's own metrics (means over examples) as `eval_*`, `eval_pairwise_accuracy` (the one
+   * figure every loss shares), and HF's `eval_runtime`, `eval_samples_per_second`,
+   * `eval_steps_per_second`.
    *
    * @returns The row, or null when there is nothing to evaluate (no held-out examples, or
    *   `eval_strategy` no).
    */
   async evaluate(): Promise<MetricsRow | null> {
     const examples = this.inputs.data.eval;
-    const n = Math.min(examples.length, this.config.eval_samples);
+    const n = Math.min(examples.length, this.config.eval_samples ?? Infinity);
     if (n === 0 || this.config.eval_strategy === "no") return null;
+    const started = performance.now();
     const size = this.config.per_device_eval_batch_size;
     const sums: Record<string, number> = {};
     const tally = new PairwiseTally();
@@ -374,10 +410,14 @@ export class Session {
         reference: made.reference,
       });
     }
-    const row: MetricsRow = { step: this.#position.step };
-    for (const [k, v] of Object.entries(sums)) row[`eval/${k}`] = v / n;
+    const row: MetricsRow = { step: this.#position.step, epoch: this.#epoch() };
+    for (const [k, v] of Object.entries(sums)) row[evalKey(k)] = v / n;
     const accuracy = tally.accuracy();
-    if (!Number.isNaN(accuracy)) row["eval/pairwise_accuracy"] = accuracy;
+    if (!Number.isNaN(accuracy)) row[evalKey("pairwise_accuracy")] = accuracy;
+    const seconds = (performance.now() - started) / 1000;
+    row[evalKey("runtime")] = seconds;
+    row[evalKey("samples_per_second")] = n / seconds;
+    row[evalKey("steps_per_second")] = Math.ceil(n / size) / seconds;
     return row;
   }
 

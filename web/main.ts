@@ -12,6 +12,7 @@ import { ALGORITHMS } from "../algorithms/mod.ts";
 import { decodeUtf8 } from "../data/sources.ts";
 import { webThreads } from "../runtime/web.ts";
 import { resolveConfig } from "../trainer/config.ts";
+import { evalKey } from "../trainer/log.ts";
 import { type HeldOutScore, type MetricsRow, PageRun } from "./run.ts";
 
 /** The embedded model's files and sample data, served beside the page. */
@@ -238,9 +239,9 @@ function chart(id: string, train: string, held: string): void {
 }
 
 function draw(): void {
-  chart("chart-loss", "loss", "eval/loss");
-  chart("chart-acc", "rewards/accuracies", "eval/rewards/accuracies");
-  chart("chart-margin", "rewards/margins", "eval/rewards/margins");
+  chart("chart-loss", "loss", evalKey("loss"));
+  chart("chart-acc", "rewards/accuracies", evalKey("rewards/accuracies"));
+  chart("chart-margin", "rewards/margins", evalKey("rewards/margins"));
   $("samples").innerHTML = "";
   for (const s of state.samples.slice(-4)) {
     const pre = document.createElement("pre");

@@ -52,11 +52,28 @@ Deno.test("resolveConfig() maps TRL's loss_type onto our losses", () => {
   assert.equal(lossOfType("nca_pair"), "nca");
   assert.equal(lossOfType("bco_pair"), "bco");
   assert.equal(lossOfType("sigmoid_norm"), "dpo_norm");
+  assert.equal(lossOfType("exo_pair"), "exo");
+  assert.throws(() => lossOfType("aot"), /Unsupported loss_type "aot"/);
+});
+
+Deno.test("resolveConfig() reads a loss_type list with loss_weights as TRL's weighted sum", () => {
+  const { config, algorithm } = resolveConfig({
+    yaml: { loss_type: ["sigmoid", "sft"], loss_weights: [0.8, 0.2] },
+  });
+  assert.equal(config.loss, "dpo+sft");
+  assert.equal(algorithm.name, "dpo+sft");
+  assert.equal(config.loss_weights, "0.8,0.2");
+  assert.equal(config.beta, 0.1); // the terms share DPO's hyperparameters
+  // TRL's default weights: all 1.
+  assert.equal(resolveConfig({ yaml: { loss_type: ["ipo", "sft"] } }).config.loss_weights, "1,1");
   assert.throws(
-    () => resolveConfig({ yaml: { loss_type: ["sigmoid", "sft"] } }),
-    /Invalid loss_type: \["sigmoid","sft"\]: one loss type only/,
+    () => resolveConfig({ cli: { loss: "dpo+online_dpo" } }),
+    /Invalid loss_type dpo\+online_dpo: "online_dpo" generates its own pairs/,
   );
-  assert.throws(() => lossOfType("exo_pair"), /Unsupported loss_type "exo_pair"/);
+  assert.throws(
+    () => resolveConfig({ yaml: { loss_weights: [1] } }),
+    /"loss_weights" \(YAML\) is not read by loss "dpo": .*a loss_type list, e.g. \[sigmoid, sft\]/,
+  );
   assert.throws(
     () => resolveConfig({ yaml: { loss: "ipo", loss_type: "sigmoid" } }),
     /Conflicting loss \(YAML\): loss "ipo" but loss_type "sigmoid" means "dpo"/,
@@ -129,7 +146,7 @@ Deno.test("resolveConfig() rejects wrong types and out-of-range values", () => {
     ],
     [
       { lr_scheduler_type: "step" },
-      /expected one of linear, cosine, constant, constant_with_warmup/,
+      /expected one of linear, cosine, cosine_with_min_lr, constant, constant_with_warmup/,
     ],
     [{ max_steps: "0" }, /Invalid max_steps: 0, expected -1 \(by epochs\) or a number >= 1/],
     [{ label_smoothing: "0.7" }, /Invalid label_smoothing: 0.7, expected a number in \[0, 0.5\)/],
@@ -152,12 +169,14 @@ Deno.test("configToYaml() round-trips through resolveConfig()", async () => {
 });
 
 Deno.test("KEYS holds every algorithm's hyperparameters, and only theirs as per-loss keys", () => {
-  const own = new Set(Object.values(ALGORITHMS).flatMap((a) => Object.keys(a.defaults)));
+  // A loss_type list's weighted sum (dpo+sft) owns loss_weights.
+  const all = [...Object.values(ALGORITHMS), algorithm("dpo+sft")];
+  const own = new Set(all.flatMap((a) => Object.keys(a.defaults)));
   const perLoss = Object.entries(KEYS).filter(([, s]) => (s as KeySpec).readBy === "loss");
   assert.deepEqual(new Set(perLoss.map(([k]) => k)), own);
   for (const [key, spec] of Object.entries(KEYS) as [string, KeySpec][]) {
     if (spec.readBy !== "loss") continue;
-    for (const a of Object.values(ALGORITHMS)) {
+    for (const a of all) {
       if (!Object.hasOwn(a.defaults, key)) continue;
       // Each algorithm default passes the key's own check.
       assert.doesNotThrow(() =>
@@ -230,4 +249,55 @@ Deno.test("resolveConfig() takes TRL's bf16 from YAML and the CLI, and refuses f
     /^Error: Unsupported fp16: true \(run.yaml\): use bf16: true/,
   );
   assert.throws(() => resolveConfig({ cli: { bf16: "yes" } }), /Invalid bf16: "yes"/);
+});
+
+Deno.test("resolveConfig() suggests the key a left-out word was meant for, train before eval", () => {
+  assert.throws(
+    () => resolveConfig({ yaml: { per_device_batch_size: 4 } }),
+    /Unknown config key "per_device_batch_size" \(YAML\): did you mean "per_device_train_batch_size" or "per_device_eval_batch_size"\?/,
+  );
+  assert.throws(
+    () => resolveConfig({ cli: { lerning_rate: "1e-5" } }),
+    /did you mean "learning_rate"\? /,
+  );
+  assert.throws(
+    () => resolveConfig({ cli: { zzz: "1" } }),
+    /"zzz" \(CLI\): --help lists every key$/,
+  );
+});
+
+Deno.test("resolveConfig() accepts TRL recipe keys with their meaning here, or names the equivalent", () => {
+  const { config, notices } = resolveConfig({
+    yaml: {
+      eval_on_start: true,
+      eval_strategy: "epoch",
+      lr_scheduler_type: "cosine_with_min_lr",
+      lr_scheduler_kwargs: { min_lr_rate: 0.1 },
+      gradient_checkpointing_kwargs: { use_reentrant: false },
+      lora_target_modules: ["q_proj", "v_proj"],
+      model_init_kwargs: { dtype: "float32" },
+      dataset_test_split: "test",
+      report_to: ["wandb"],
+    },
+  });
+  assert.equal(config.min_lr_rate, 0.1);
+  assert.equal(config.lora_target_modules, "q_proj,v_proj");
+  assert.equal(config.dataset_test_split, "test");
+  assert.equal(config.report_to, "wandb");
+  assert.equal(config.eval_strategy, "epoch");
+  assert.match(notices.join("\n"), /gradient_checkpointing_kwargs .*compiled into the step/);
+  assert.throws(
+    () => resolveConfig({ yaml: { dtype: "bfloat16" } }),
+    /Unsupported dtype: "bfloat16" \(YAML\): .*use bf16: true/,
+  );
+  assert.throws(
+    () => resolveConfig({ yaml: { lr_scheduler_kwargs: { num_cycles: 2 } } }),
+    /Unsupported lr_scheduler_kwargs key "num_cycles" \(YAML\)/,
+  );
+  assert.throws(
+    () => resolveConfig({ yaml: { report_to: "tensorboard" } }),
+    /Invalid report_to: "tensorboard", expected one of none, wandb/,
+  );
+  // An empty report_to list is HF's none.
+  assert.equal(resolveConfig({ yaml: { report_to: [] } }).config.report_to, "none");
 });

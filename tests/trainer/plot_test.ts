@@ -5,6 +5,10 @@ import { createRequire } from "node:module";
 import { initWasm, Resvg } from "npm:@resvg/resvg-wasm@2.6.2";
 import { ema, niceTicks, panelsFromRows, renderSvg } from "../../trainer/plot.ts";
 
+/** The d attributes of the svg's paths drawn with stroke-width `w`. */
+const paths = (svg: string, w: string) =>
+  [...svg.matchAll(new RegExp(`<path d="([^"]*)"[^>]*stroke-width="${w}"`, "g"))].map((m) => m[1]);
+
 Deno.test("niceTicks() gives round steps of 1, 2 or 5 × 10ᵏ covering the range", () => {
   assert.deepEqual(niceTicks(0.095, 0.807), [0, 0.2, 0.4, 0.6, 0.8, 1]);
   assert.deepEqual(niceTicks(0, 60), [0, 20, 40, 60]);
@@ -70,4 +74,16 @@ Deno.test("renderSvg() output renders to a PNG with each run's line in its colou
   };
   assert.ok(count([0x1f, 0x77, 0xb4]) > 50, "dpo's blue line"); // COLORS[0]
   assert.ok(count([0xd6, 0x27, 0x28]) > 50, "ipo's red line"); // COLORS[1]
+});
+
+Deno.test("renderSvg() smooths only series long enough to need it, and marks chance on accuracies", () => {
+  const noisy = (n: number) =>
+    Array.from({ length: n }, (_, i) => ({ step: i + 1, loss: i % 2, "rewards/accuracies": 0.9 }));
+  const short = renderSvg(panelsFromRows({ dpo: noisy(12) }, ["loss"]));
+  // Below 20 points the solid line is the raw line: an EMA would lag the few points there are.
+  assert.deepEqual(paths(short, "2"), paths(short, "1"));
+  const long = renderSvg(panelsFromRows({ dpo: noisy(200) }, ["loss"]));
+  assert.notDeepEqual(paths(long, "2"), paths(long, "1"));
+  const accuracy = renderSvg(panelsFromRows({ dpo: noisy(5) }, ["rewards/accuracies", "loss"]));
+  assert.equal(accuracy.match(/>chance</g)?.length, 1); // on the accuracy panel only
 });

@@ -90,7 +90,7 @@ Deno.test({
       ok(state.crossOriginIsolated, "COOP/COEP headers make the page cross-origin isolated");
       ok((state.threads ?? 0) >= 1);
       equal(state.rows.length, 30);
-      const accuracy = state.evals.map((r) => r["eval/rewards/accuracies"]);
+      const accuracy = state.evals.map((r) => r["eval_rewards/accuracies"]);
       const [first, last] = [accuracy[0], accuracy[accuracy.length - 1]];
       ok(last > first, `held-out reward accuracy ${first} → ${last}: expected a rise`);
 
