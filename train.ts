@@ -8,6 +8,7 @@
  *   deno task train --loss simpo                       # embedded tiny model and sample data
  *   deno task train --config configs/dpo.yaml          # the book's reference setup (OLMo-2 1B)
  *   deno task train --resume out/run                   # continue from the latest checkpoint
+ *                                                      # (TRL recipes: resume_from_checkpoint)
  *
  * A run owns its output_dir (an OS lock; a second live run is refused); a new run will not write
  * into a folder holding another run's files (`--resume` it, or `--overwrite_output_dir`); Ctrl-C or
@@ -39,6 +40,7 @@ import { hfTrainerState } from "./trainer/hf_state.ts";
 import {
   helpText,
   hyperparameters,
+  KEYS,
   parseFlags,
   readYamlConfig,
   resolveConfig,
@@ -153,13 +155,20 @@ export async function train(args: string[], options: TrainOptions = {}): Promise
  * @returns The resolved settings.
  */
 export async function settingsFromArgs(args: string[]): Promise<RunSettings> {
-  const { config: configPath, resume, ...cli } = parseFlags(args);
-  if (resume && configPath) {
+  const { config: configPath, resume: flag, resume_from_checkpoint: hfFlag, ...cli } = parseFlags(
+    args,
+  );
+  if (flag && configPath) {
     throw new Error(
-      `--config ${configPath} with --resume ${resume}: a resumed run's settings are its ` +
+      `--config ${configPath} with --resume ${flag}: a resumed run's settings are its ` +
         "checkpoint's; pass the ones that may change as flags",
     );
   }
+  // A recipe's resume_from_checkpoint (HF's) resumes with the checkpoint's settings, as --resume.
+  const { resume_from_checkpoint: hfRecipe, ...recipe } = configPath
+    ? await readYamlConfig(configPath)
+    : {};
+  const resume = flag ?? resumeTarget(hfFlag ?? hfRecipe, cli.output_dir ?? recipe.output_dir);
   const resumeDir = resume ? await findCheckpoint(resume) : null;
   const resumed = resumeDir ? await checkpointPosition(resumeDir) : null;
   if (resumed) refuseDefiningChanges(resumed.config, cli, resumeDir!);
@@ -170,7 +179,7 @@ export async function settingsFromArgs(args: string[]): Promise<RunSettings> {
     );
   }
   const base = resumeDir ? join(resumeDir, STATE_FILE) : configPath ?? EMBEDDED_CONFIG;
-  const yaml = resumed?.config ?? await readYamlConfig(base);
+  const yaml = resumed?.config ?? (configPath ? recipe : await readYamlConfig(base));
   // A resumed run writes where --resume points, whatever output_dir its checkpoint recorded.
   const resolved = resolveConfig({
     yaml,
@@ -179,6 +188,17 @@ export async function settingsFromArgs(args: string[]): Promise<RunSettings> {
   });
   const changes = resumed ? resumedChanges(resumed.config, resolved.config) : [];
   return { ...resolved, resumeDir, resumed, changes, embedded: !configPath && !resumeDir };
+}
+
+/**
+ * HF's `resume_from_checkpoint` as `--resume`: a checkpoint folder, or true for the latest
+ * checkpoint in output_dir; false or unset: none.
+ */
+function resumeTarget(value: unknown, outputDir: unknown): string | undefined {
+  if (value === undefined || value === null || value === false || value === "false") return;
+  return value === true || value === "true"
+    ? String(outputDir ?? KEYS.output_dir.default)
+    : String(value);
 }
 
 /**

@@ -152,3 +152,44 @@ Deno.test("train() sends nothing to wandb without WANDB_PROJECT", async () => {
   await wandb.close();
   assert.equal(wandb.requests.length, 0);
 });
+
+Deno.test({
+  name:
+    "train() runs TRL's dpo_dashboard.yaml unchanged: wandb, evaluation from the start, a resume",
+  ...options,
+  fn: async () => {
+    const wandb = fakeWandb();
+    const dir = await Deno.makeTempDir({ prefix: "da-dashboard-" });
+    const recipe = `${dir}/recipe.yaml`;
+    // The fixture as written, its output folder moved into the temporary one.
+    const text = await Deno.readTextFile("tests/fixtures/trl/dpo_dashboard.yaml");
+    await Deno.writeTextFile(recipe, text.replaceAll("out/trl-dashboard", `${dir}/run`));
+    for (
+      const [k, v] of Object.entries({ WANDB_API_KEY: "k".repeat(40), WANDB_BASE_URL: wandb.url })
+    ) {
+      Deno.env.set(k, v);
+    }
+    try {
+      // The first run makes the checkpoint the recipe resumes from (HF: resume_from_checkpoint false).
+      const first = await train(["--config", recipe, "--resume_from_checkpoint", "false"], {
+        quiet: true,
+      });
+      assert.deepEqual(first.rows.filter((r) => "eval_loss" in r).map((r) => r.step), [0, 2, 3]);
+      assert.equal(first.config.lr_scheduler_type, "cosine_with_min_lr");
+      assert.equal(first.config.lora_target_modules, "q_proj,v_proj");
+      // cosine_with_min_lr after step 3 of 3 (1 warmup): the floor, 0.1 × 5e-4.
+      const last = first.rows.findLast((r) => "learning_rate" in r)!;
+      assert.ok(Math.abs(last.learning_rate - 5e-5) < 1e-12, `learning_rate ${last.learning_rate}`);
+      const resumed = await train(["--config", recipe], { quiet: true });
+      assert.deepEqual(resumed.rows.filter((r) => "loss" in r).map((r) => r.step), [1, 2, 3]);
+    } finally {
+      for (const k of ["WANDB_API_KEY", "WANDB_BASE_URL"]) Deno.env.delete(k);
+      await wandb.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+    const names = wandb.requests.filter((r) => r.body.includes("UpsertBucket"))
+      .map((r) => JSON.parse(r.body).variables.displayName);
+    assert.deepEqual(names, ["tiny-dpo-lora", "tiny-dpo-lora"]);
+    assert.ok(historyOf(wandb.requests).some((h) => "eval/loss" in h && h._step === 0));
+  },
+});
