@@ -763,8 +763,19 @@ function suggest(given: string): string {
 
 /** Edit distance over words; two words are the same when one typo apart (3+ letters). */
 function wordDistance(a: string[], b: string[]): number {
-  const same = (x: string, y: string) =>
-    x === y || (Math.min(x.length, y.length) >= 3 && editDistance(x, y) <= 1);
+  return editDistance(
+    a,
+    b,
+    (x, y) => x === y || (Math.min(x.length, y.length) >= 3 && editDistance(x, y) <= 1),
+  );
+}
+
+/** Levenshtein distance between two sequences (letters of a string, or words). */
+function editDistance<T>(
+  a: ArrayLike<T>,
+  b: ArrayLike<T>,
+  same: (x: T, y: T) => boolean = (x, y) => x === y,
+): number {
   let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const row = [i];
@@ -773,22 +784,6 @@ function wordDistance(a: string[], b: string[]): number {
         previous[j] + 1,
         row[j - 1] + 1,
         previous[j - 1] + (same(a[i - 1], b[j - 1]) ? 0 : 1),
-      );
-    }
-    previous = row;
-  }
-  return previous[b.length];
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) {
-      row[j] = Math.min(
-        previous[j] + 1,
-        row[j - 1] + 1,
-        previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
       );
     }
     previous = row;
