@@ -17,6 +17,8 @@
  *
  * @module
  */
+import { aot } from "./aot.ts";
+import { aotUnpaired } from "./aot_unpaired.ts";
 import { apoDown } from "./apo_down.ts";
 import { apoZero } from "./apo_zero.ts";
 import { bco } from "./bco.ts";
@@ -66,6 +68,8 @@ export const ALGORITHMS: Readonly<Record<string, Algorithm>> = Object.fromEntrie
     exo,
     sppo,
     discopop,
+    aot,
+    aotUnpaired,
     sft,
     onlineDpo,
   ].map((algorithm) => [algorithm.name, algorithm]),

@@ -28,7 +28,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 # TRL builds some constants with torch.tensor(x) (exo_pair's ε): float64 by default here, so the
 # fixture carries no float32 rounding.
 torch.set_default_dtype(torch.float64)
-TYPES = ["exo_pair", "sppo_hard", "apo_down", "discopop", "sft", "sigmoid"]
+TYPES = ["exo_pair", "sppo_hard", "apo_down", "discopop", "aot", "aot_unpaired", "sft", "sigmoid"]
 HP = {"beta": 0.3, "label_smoothing": 0.1, "discopop_tau": 0.05}
 B, T, V = 4, 6, 11
 

@@ -37,6 +37,8 @@ const NAMES = [
   "sppo",
   "apo_down",
   "discopop",
+  "aot",
+  "aot_unpaired",
   "sft",
   "online_dpo",
 ];

@@ -29,7 +29,7 @@ Deno.test("sft.loss() is the chosen tokens' mean NLL and ignores the rejected an
   await checkLoss("sft", randomBatch(5, 33), {}, (b) => ({ loss: nll(b) }));
 });
 
-for (const name of ["exo", "sppo", "apo_down", "discopop", "dpo+sft"]) {
+for (const name of ["exo", "sppo", "apo_down", "discopop", "aot", "aot_unpaired", "dpo+sft"]) {
   Deno.test(`${name}.loss() graph gradient matches central differences`, async () => {
     await checkGraphGradient(name, randomBatch(4, 34));
   });

@@ -53,7 +53,8 @@ Deno.test("resolveConfig() maps TRL's loss_type onto our losses", () => {
   assert.equal(lossOfType("bco_pair"), "bco");
   assert.equal(lossOfType("sigmoid_norm"), "dpo_norm");
   assert.equal(lossOfType("exo_pair"), "exo");
-  assert.throws(() => lossOfType("aot"), /Unsupported loss_type "aot"/);
+  assert.equal(lossOfType("aot_unpaired"), "aot_unpaired");
+  assert.throws(() => lossOfType("sigmoid_v2"), /Unsupported loss_type "sigmoid_v2"/);
 });
 
 Deno.test("resolveConfig() reads a loss_type list with loss_weights as TRL's weighted sum", () => {
