@@ -152,3 +152,77 @@ export function checkValue(key: string, spec: KeySpec, value: unknown): Value {
     }
   }
 }
+
+/**
+ * The closest valid names to a misspelt one, compared word by word (`_`-separated; a word with
+ * one typo still counts as the same word), so a left-out word (`per_device_batch_size`) finds the
+ * keys that add one word, listed in the table's order (the train key before the eval one), not
+ * the key with the fewest changed letters.
+ *
+ * @param given The unknown name.
+ * @param names Valid names (keys and old names), in the table's order.
+ * @param canonical The key an old name stands for.
+ * @returns The hint for the error message.
+ * @example
+ * ```ts
+ * import { suggestKey } from "./key_table.ts";
+ * const hint = suggestKey("per_device_batch_size", ["per_device_train_batch_size", "per_device_eval_batch_size"], (n) => n);
+ * if (!hint.startsWith('did you mean "per_device_train_batch_size" or')) throw new Error(hint);
+ * ```
+ */
+export function suggestKey(
+  given: string,
+  names: string[],
+  canonical: (name: string) => string,
+): string {
+  const scored = names.map((n, order) => ({
+    key: canonical(n),
+    order,
+    words: wordDistance(given.split("_"), n.split("_")),
+    letters: editDistance(given, n),
+  }));
+  const fewestWords = scored.reduce((m, s) => Math.min(m, s.words), Infinity);
+  // One word off means something only in a name of several words.
+  const wordsMatch = fewestWords === 0 || (fewestWords === 1 && given.split("_").length >= 3);
+  let best = wordsMatch
+    ? scored.filter((s) => s.words === fewestWords).sort((a, b) => a.order - b.order)
+    : [];
+  if (best.length === 0) {
+    const closest = scored.reduce((a, b) => (b.letters < a.letters ? b : a));
+    if (closest.letters <= Math.max(2, given.length / 3)) best = [closest];
+  }
+  const keys = [...new Set(best.map((s) => s.key))].slice(0, 2);
+  return keys.length > 0
+    ? `did you mean ${keys.map((k) => `"${k}"`).join(" or ")}? (--help lists every key)`
+    : "--help lists every key";
+}
+
+/** Edit distance over words; two words are the same when one typo apart (3+ letters). */
+function wordDistance(a: string[], b: string[]): number {
+  return editDistance(
+    a,
+    b,
+    (x, y) => x === y || (Math.min(x.length, y.length) >= 3 && editDistance(x, y) <= 1),
+  );
+}
+
+/** Levenshtein distance between two sequences (letters of a string, or words). */
+function editDistance<T>(
+  a: ArrayLike<T>,
+  b: ArrayLike<T>,
+  same: (x: T, y: T) => boolean = (x, y) => x === y,
+): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(
+        previous[j] + 1,
+        row[j - 1] + 1,
+        previous[j - 1] + (same(a[i - 1], b[j - 1]) ? 0 : 1),
+      );
+    }
+    previous = row;
+  }
+  return previous[b.length];
+}

@@ -32,9 +32,10 @@ import {
   greaterThan,
   type KeySpec,
   type Readers,
+  suggestKey,
   type Value,
 } from "../data/key_table.ts";
-import trl from "./trl_defaults.json" with { type: "json" };
+import { acceptTrlKey } from "./trl_keys.ts";
 
 export type { KeySpec, Value };
 
@@ -495,7 +496,13 @@ function normalize(
       continue;
     }
     if (!Object.hasOwn(KEYS, key)) {
-      accepted.push(acceptTrlKey(key, value, name));
+      const note = acceptTrlKey(key, value, name);
+      if (note === null) {
+        const names = [...Object.keys(KEYS), ...Object.keys(ALIASES)];
+        const hint = suggestKey(key, names, (n) => ALIASES[n]?.to ?? n);
+        throw new Error(`Unknown config key "${key}" (${name}): ${hint}`);
+      }
+      accepted.push(note);
       continue;
     }
     try {
@@ -521,28 +528,6 @@ function normalize(
   }
   return { name, values };
 }
-
-/** Each TRL 1.13 key's defaults (in any of its config classes), from tools/dump_trl_configs.py. */
-const TRL_DEFAULTS: ReadonlyMap<string, unknown[]> = (() => {
-  const map = new Map<string, unknown[]>();
-  for (const fields of Object.values(trl.classes)) {
-    for (const [key, value] of Object.entries(fields)) map.set(key, [...map.get(key) ?? [], value]);
-  }
-  return map;
-})();
-
-/** What a TRL key means here when set to other values than TRL's default: the equivalent. */
-const INSTEAD: Readonly<Record<string, string>> = {
-  fp16: "use bf16: true (float16 would need dynamic loss scaling, which is not done here)",
-  dtype: "weights load as stored and train in float32 master copies: use bf16: true for " +
-    "bf16 compute and save_dtype for the saved weights (auto and float32 are accepted)",
-  save_strategy: "use save_steps (0: only at the end)",
-  logging_strategy: "use logging_steps",
-  push_to_hub: "upload the checkpoint folder with `huggingface-cli upload`",
-};
-
-/** `dtype` values that mean what a run here does anyway (float32 masters, stored weights). */
-const SAME_DTYPES = new Set(["auto", "float32"]);
 
 /**
  * HF's `lr_scheduler_kwargs` (a mapping, or its JSON on the command line) as the flat keys that
@@ -570,46 +555,6 @@ function schedulerKwargs(value: unknown, origin: string): Record<string, Value> 
     values[key] = checkValue(key, KEYS[key], v);
   }
   return values;
-}
-
-/** TRL keys that change nothing here at any value, and why. */
-const NO_EFFECT: Readonly<Record<string, string>> = {
-  disable_dropout: "the models here have no dropout",
-  gradient_checkpointing_kwargs: "how PyTorch recomputes (use_reentrant...); here the " +
-    "recomputation is compiled into the step",
-  dataset_num_proc: "tokenization runs in one process",
-  dataloader_num_workers: "batches are made in one process",
-  logging_first_step: "logging follows logging_steps",
-  use_liger_kernel: "no such kernels here",
-  attn_implementation: "attention is compiled into the step here",
-};
-
-/**
- * A TRL key outside the table: accepted at TRL's default or when it changes nothing here (the
- * returned text says which); an error otherwise.
- */
-function acceptTrlKey(key: string, value: unknown, origin: string): string {
-  const defaults = TRL_DEFAULTS.get(key);
-  if (!defaults) throw new Error(`Unknown config key "${key}" (${origin}): ${suggest(key)}`);
-  const same = (d: unknown) => JSON.stringify(d) === JSON.stringify(value);
-  if (NO_EFFECT[key]) return `${key} (${NO_EFFECT[key]})`;
-  if (key === "model_init_kwargs" && value !== null) {
-    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-      acceptTrlKey(k === "torch_dtype" ? "dtype" : k, v, `${origin}, model_init_kwargs`);
-    }
-    return `model_init_kwargs ${JSON.stringify(value)} (as a run here loads the model)`;
-  }
-  if (key === "dtype" && SAME_DTYPES.has(String(value))) {
-    return `dtype ${value} (weights as stored, float32 masters)`;
-  }
-  if (defaults.some(same)) return `${key} ${JSON.stringify(value)} (TRL's default)`;
-  const shown = [...new Set(defaults.map((d) => JSON.stringify(d)))].join(" or ");
-  throw new Error(
-    `Unsupported ${key}: ${JSON.stringify(value)} (${origin}): ` +
-      (INSTEAD[key] ??
-        `TRL's key for something not done here; only TRL's default (${shown}) is accepted, ` +
-          "or remove it"),
-  );
 }
 
 const LIST_KEYS = new Set(["loss_type", "loss_weights", "lora_target_modules", "report_to"]);
@@ -729,66 +674,6 @@ export function hyperparameters(resolved: Pick<Resolved, "config" | "algorithm">
     if (value !== null) hp[key] = value;
   }
   return hp;
-}
-
-/**
- * The closest valid names to a misspelt one, compared word by word (`_`-separated; a word with
- * one typo still counts as the same word), so a left-out word (`per_device_batch_size`) finds the
- * keys that add one word, listed in the table's order (the train key before the eval one), not
- * the key with the fewest changed letters.
- */
-function suggest(given: string): string {
-  const names = [...Object.keys(KEYS), ...Object.keys(ALIASES)];
-  const scored = names.map((n, order) => ({
-    key: ALIASES[n]?.to ?? n,
-    order,
-    words: wordDistance(given.split("_"), n.split("_")),
-    letters: editDistance(given, n),
-  }));
-  const fewestWords = scored.reduce((m, s) => Math.min(m, s.words), Infinity);
-  // One word off means something only in a name of several words.
-  const wordsMatch = fewestWords === 0 || (fewestWords === 1 && given.split("_").length >= 3);
-  let best = wordsMatch
-    ? scored.filter((s) => s.words === fewestWords).sort((a, b) => a.order - b.order)
-    : [];
-  if (best.length === 0) {
-    const closest = scored.reduce((a, b) => (b.letters < a.letters ? b : a));
-    if (closest.letters <= Math.max(2, given.length / 3)) best = [closest];
-  }
-  const keys = [...new Set(best.map((s) => s.key))].slice(0, 2);
-  return keys.length > 0
-    ? `did you mean ${keys.map((k) => `"${k}"`).join(" or ")}? (--help lists every key)`
-    : "--help lists every key";
-}
-
-/** Edit distance over words; two words are the same when one typo apart (3+ letters). */
-function wordDistance(a: string[], b: string[]): number {
-  return editDistance(
-    a,
-    b,
-    (x, y) => x === y || (Math.min(x.length, y.length) >= 3 && editDistance(x, y) <= 1),
-  );
-}
-
-/** Levenshtein distance between two sequences (letters of a string, or words). */
-function editDistance<T>(
-  a: ArrayLike<T>,
-  b: ArrayLike<T>,
-  same: (x: T, y: T) => boolean = (x, y) => x === y,
-): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) {
-      row[j] = Math.min(
-        previous[j] + 1,
-        row[j - 1] + 1,
-        previous[j - 1] + (same(a[i - 1], b[j - 1]) ? 0 : 1),
-      );
-    }
-    previous = row;
-  }
-  return previous[b.length];
 }
 
 /**

@@ -39,6 +39,7 @@ import {
 } from "./batches.ts";
 import { hyperparameters, type Resolved, type TrainConfig } from "./config.ts";
 import { evalKey, type MetricsRow } from "./log.ts";
+import { LogWindow } from "./log_window.ts";
 import type { OnlineSource } from "./online.ts";
 import { PairwiseTally } from "./pairwise.ts";
 import type { RefLogpCache } from "./ref_cache.ts";
@@ -94,17 +95,6 @@ export interface StepReport {
   stopped: boolean;
 }
 
-/** Sums since the last {@link Session.takeRow} (HF logs the window's mean). */
-interface Window {
-  steps: number;
-  sums: Record<string, number>;
-  tokens: number;
-  examples: number;
-  start: number;
-  /** The last applied step's gradient norm (HF logs the step's, not a mean). */
-  gradNorm?: number;
-}
-
 /** The scalar input LoRA dropout masks derive from (see {@link dropoutSeed}). */
 const DROPOUT_SEED = "lora_dropout_seed";
 
@@ -127,9 +117,7 @@ export class Session {
   applied = 0;
   #position: Position;
   #order: Iterator<{ epoch: number; indices: number[] }>;
-  #window: Window = newWindow();
-  /** This session's totals, for {@link Session.summary}. */
-  #totals: Window = newWindow();
+  #log = new LogWindow();
   #generator: Generator | null = null;
   #evalProgram: Promise<Program> | null = null;
 
@@ -276,10 +264,7 @@ export class Session {
         ? { [DROPOUT_SEED]: dropoutSeed(this.config.seed, position.consumed) }
         : {};
       micro.push(pickFeeds(this.trainStep.dataInputs, { ...made.feeds, ...seed }));
-      for (const w of [this.#window, this.#totals]) {
-        w.tokens += made.tokens;
-        w.examples += made.examples;
-      }
+      this.#log.addBatch(made.tokens, made.examples);
     }
     const online = this.inputs.online;
     const report: StepReport = {
@@ -307,13 +292,7 @@ export class Session {
         result.metrics,
       );
     }
-    const window = this.#window;
-    window.steps++;
-    window.gradNorm = result.gradNorm;
-    const values = { loss: result.loss, ...result.metrics };
-    for (const [k, v] of Object.entries(values)) window.sums[k] = (window.sums[k] ?? 0) + v;
-    this.#totals.steps++;
-    this.#totals.sums.loss = (this.#totals.sums.loss ?? 0) + result.loss;
+    this.#log.addStep(result);
     return report;
   }
 
@@ -327,22 +306,13 @@ export class Session {
    * @returns The row, at the current step.
    */
   takeRow(): MetricsRow {
-    const window = this.#window;
     const { step, skipped } = this.#position;
-    const seconds = (performance.now() - window.start) / 1000;
-    const means: Record<string, number> = {};
-    for (const [k, v] of Object.entries(window.sums)) means[k] = v / Math.max(1, window.steps);
     const counts = Object.entries(skipped).map(([k, n]) => [`skipped/${k}`, n]);
-    this.#window = newWindow();
     return {
       step,
       epoch: this.#epoch(),
-      ...means,
-      ...(window.gradNorm === undefined ? {} : { grad_norm: window.gradNorm }),
+      ...this.#log.take(),
       learning_rate: learningRate(this.schedule, step),
-      ...(window.steps > 0
-        ? { tokens_per_s: window.tokens / seconds, samples_per_s: window.examples / seconds }
-        : {}),
       "skipped/steps": Object.values(skipped).reduce((a, b) => a + b, 0),
       ...Object.fromEntries(counts),
       ...this.inputs.online?.takeMetrics(),
@@ -350,23 +320,12 @@ export class Session {
   }
 
   /**
-   * HF's closing row of a training run, for this session's steps: `train_runtime` (seconds),
-   * `train_samples_per_second`, `train_steps_per_second` and `train_loss` (the mean loss of the
-   * applied steps).
+   * HF's closing row of a training run, for this session's steps (see `LogWindow.summary`).
    *
    * @returns The row, at the current step.
    */
   summary(): MetricsRow {
-    const totals = this.#totals;
-    const seconds = (performance.now() - totals.start) / 1000;
-    return {
-      step: this.#position.step,
-      epoch: this.#epoch(),
-      train_runtime: seconds,
-      train_samples_per_second: totals.examples / seconds,
-      train_steps_per_second: totals.steps / seconds,
-      ...(totals.steps > 0 ? { train_loss: totals.sums.loss / totals.steps } : {}),
-    };
+    return { step: this.#position.step, epoch: this.#epoch(), ...this.#log.summary() };
   }
 
   /** Epochs done, fractional (HF's `epoch`). */
@@ -533,8 +492,4 @@ function startingPoint(
     skipped: {},
     algorithmState: { ...from.algorithm.state?.initial },
   };
-}
-
-function newWindow(): Window {
-  return { steps: 0, sums: {}, tokens: 0, examples: 0, start: performance.now() };
 }
