@@ -25,7 +25,8 @@ import {
   resolveConfig,
 } from "./trainer/config.ts";
 import { INTERRUPTED_EXIT } from "./trainer/interrupt.ts";
-import { evalKey, type MetricsRow } from "./trainer/log.ts";
+import type { MetricsRow } from "./trainer/log.ts";
+import { evalKey } from "./trainer/log_window.ts";
 import { type Panel, panelsFromRows, renderSvg } from "./trainer/plot.ts";
 
 const USAGE = "Usage: deno task compare --losses a,b,c [--config FILE.yaml] [--key value ...]";

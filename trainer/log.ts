@@ -7,49 +7,10 @@
  * @module
  */
 import { join } from "node:path";
+import { heldOut } from "./log_window.ts";
 
 /** One logged row: the step plus metric values. */
 export type MetricsRow = { step: number } & Record<string, number>;
-
-/** The prefix of held-out metrics, as in TRL's log history (`eval_loss`, `eval_rewards/chosen`). */
-const EVAL_PREFIX = "eval_";
-
-/**
- * A held-out metric's name in the log: `eval_` + the metric, as HF's Trainer names it.
- *
- * @param metric The metric, e.g. `loss` or `rewards/accuracies`.
- * @returns The logged name.
- * @example
- * ```ts
- * import { evalKey } from "./log.ts";
- * if (evalKey("rewards/margins") !== "eval_rewards/margins") throw new Error("unexpected");
- * ```
- */
-export function evalKey(metric: string): string {
-  return EVAL_PREFIX + metric;
-}
-
-/**
- * The held-out metrics of an evaluation row without their prefix (`eval_loss` → `loss`), or null
- * for a row that is not an evaluation.
- *
- * @param row A logged row.
- * @returns The step and the metrics under their plain names, or null.
- * @example
- * ```ts
- * import { heldOut } from "./log.ts";
- * if (heldOut({ step: 3, eval_loss: 0.5 })?.loss !== 0.5) throw new Error("unexpected");
- * if (heldOut({ step: 3, loss: 0.5 }) !== null) throw new Error("unexpected");
- * ```
- */
-export function heldOut(row: MetricsRow): MetricsRow | null {
-  if (typeof row[evalKey("loss")] !== "number") return null;
-  const plain: MetricsRow = { step: row.step };
-  for (const [k, v] of Object.entries(row)) {
-    if (k.startsWith(EVAL_PREFIX)) plain[k.slice(EVAL_PREFIX.length)] = v;
-  }
-  return plain;
-}
 
 /** A sink that also receives every row (e.g. wandb). */
 export interface RowSink {

@@ -4,7 +4,8 @@
  * too), `grad_norm` of the window's last step (HF logs the step's, not a mean), throughput; at the
  * end HF's closing row (`train_runtime`, `train_loss`, ...) over the whole session. The learning
  * rate, the epoch and the skip counts are the session's to add: they are where the run stands,
- * not sums.
+ * not sums. Held-out metrics are named as in TRL's log history (`eval_loss`). No file system
+ * here: the page logs through it too.
  *
  * @module
  */
@@ -109,4 +110,44 @@ export class LogWindow {
       ...(totals.steps > 0 ? { train_loss: totals.values.loss / totals.steps } : {}),
     };
   }
+}
+
+/** The prefix of held-out metrics, as in TRL's log history (`eval_loss`, `eval_rewards/chosen`). */
+const EVAL_PREFIX = "eval_";
+
+/**
+ * A held-out metric's name in the log: `eval_` + the metric, as HF's Trainer names it.
+ *
+ * @param metric The metric, e.g. `loss` or `rewards/accuracies`.
+ * @returns The logged name.
+ * @example
+ * ```ts
+ * import { evalKey } from "./log_window.ts";
+ * if (evalKey("rewards/margins") !== "eval_rewards/margins") throw new Error("unexpected");
+ * ```
+ */
+export function evalKey(metric: string): string {
+  return EVAL_PREFIX + metric;
+}
+
+/**
+ * The held-out metrics of an evaluation row without their prefix (`eval_loss` → `loss`), or null
+ * for a row that is not an evaluation.
+ *
+ * @param row A logged row.
+ * @returns The step and the metrics under their plain names, or null.
+ * @example
+ * ```ts
+ * import { heldOut } from "./log_window.ts";
+ * if (heldOut({ step: 3, eval_loss: 0.5 })?.loss !== 0.5) throw new Error("unexpected");
+ * if (heldOut({ step: 3, loss: 0.5 }) !== null) throw new Error("unexpected");
+ * ```
+ */
+export function heldOut(row: MetricsRow): MetricsRow | null {
+  if (typeof row[evalKey("loss")] !== "number") return null;
+  const plain: MetricsRow = { step: row.step };
+  for (const [k, v] of Object.entries(row)) {
+    if (k.startsWith(EVAL_PREFIX)) plain[k.slice(EVAL_PREFIX.length)] = v;
+  }
+  return plain;
 }

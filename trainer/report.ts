@@ -7,7 +7,8 @@
  */
 import { join } from "node:path";
 import type { TrainConfig } from "./config.ts";
-import { heldOut, type MetricsRow } from "./log.ts";
+import type { MetricsRow } from "./log.ts";
+import { heldOut } from "./log_window.ts";
 import { type Panel, panelsFromRows, renderSvg } from "./plot.ts";
 
 /**

@@ -38,8 +38,8 @@ import {
   Reference,
 } from "./batches.ts";
 import { hyperparameters, type Resolved, type TrainConfig } from "./config.ts";
-import { evalKey, type MetricsRow } from "./log.ts";
-import { LogWindow } from "./log_window.ts";
+import type { MetricsRow } from "./log.ts";
+import { evalKey, LogWindow } from "./log_window.ts";
 import type { OnlineSource } from "./online.ts";
 import { PairwiseTally } from "./pairwise.ts";
 import type { RefLogpCache } from "./ref_cache.ts";

@@ -12,7 +12,7 @@ import { ALGORITHMS } from "../algorithms/mod.ts";
 import { decodeUtf8 } from "../data/sources.ts";
 import { webThreads } from "../runtime/web.ts";
 import { resolveConfig } from "../trainer/config.ts";
-import { evalKey } from "../trainer/log.ts";
+import { evalKey } from "../trainer/log_window.ts";
 import { type HeldOutScore, type MetricsRow, PageRun } from "./run.ts";
 
 /** The embedded model's files and sample data, served beside the page. */
