@@ -288,7 +288,7 @@ export async function judge(_p: string, a: string, b: string) {
     await reader;
     assert.equal(status.code, 130, stderr);
     assert.deepEqual(runFiles(out).filter((n) => n.startsWith("checkpoint-")), ["checkpoint-1"]);
-    const state = JSON.parse(await Deno.readTextFile(`${out}/checkpoint-1/trainer_state.json`));
+    const state = JSON.parse(await Deno.readTextFile(`${out}/checkpoint-1/run_state.json`));
     assert.deepEqual([state.step, state.consumed], [1, 3]);
     assert.deepEqual(await metricSteps(out), [1]);
     await Deno.remove(dir, { recursive: true });
