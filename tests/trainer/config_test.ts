@@ -275,6 +275,7 @@ Deno.test("resolveConfig() accepts TRL recipe keys with their meaning here, or n
       lr_scheduler_type: "cosine_with_min_lr",
       lr_scheduler_kwargs: { min_lr_rate: 0.1 },
       gradient_checkpointing_kwargs: { use_reentrant: false },
+      use_peft: true,
       lora_target_modules: ["q_proj", "v_proj"],
       model_init_kwargs: { dtype: "float32" },
       dataset_test_split: "test",
