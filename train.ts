@@ -420,15 +420,17 @@ async function loop(run: Run): Promise<void> {
   while (session.position.step < total) {
     const { at, warnings, records, stopped } = await session.step({ stop });
     if (stopped) break;
+    const log = run.log; // rank 0 alone writes, evaluates and samples
+    if (log) {
+      await appendSamples(run, records);
+      for (const warning of warnings) console.error(`Warning: ${warning}`);
+    }
     stopIfNothingFinite(run, (session.position.skipped.nonfinite_loss ?? 0) - nonfiniteBefore);
-    const log = run.log;
     if (every(config.logging_steps, at) || at === total) {
       const row = session.takeRow();
       await log?.log(row);
     }
-    if (!log) continue; // rank 0 alone writes, evaluates and samples
-    await appendSamples(run, records);
-    for (const warning of warnings) console.error(`Warning: ${warning}`);
+    if (!log) continue;
     if (every(config.eval_steps, at) && at < total) await evaluate(run);
     if (every(config.sample_every, at)) await sample(run);
     if (every(config.save_steps, at) && at < total) await save(run, at);
