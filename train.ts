@@ -9,10 +9,14 @@
  *   deno task train --config configs/dpo.yaml          # the book's reference setup (OLMo-2 1B)
  *   deno task train --resume out/run                   # continue from the latest checkpoint
  *                                                      # (TRL recipes: resume_from_checkpoint)
+ *   deno task train --nproc_per_node 2                 # data parallel: 2 ranks under mpiexec
+ *   mpiexec -n 4 -f hosts deno task train              # the same by hand, on several machines
  *
  * A run owns its output_dir (an OS lock; a second live run is refused); a new run will not write
  * into a folder holding another run's files (`--resume` it, or `--overwrite_output_dir`); Ctrl-C or
  * SIGTERM stops after the current micro-batch with a checkpoint of the last whole step (exit 130).
+ * In a data-parallel run (`trainer/distributed.ts`) every rank steps on its shard; rank 0 alone
+ * holds the lock, evaluates, samples, logs and saves.
  *
  * This file is the CLI shell around the in-memory run core, `trainer/session.ts` (which the
  * browser page, the benchmark and `compare` drive too): arguments → settings, the output lock,
@@ -53,6 +57,9 @@ import { loadInputs } from "./trainer/inputs.ts";
 import { onlineSettings, OnlineSource } from "./trainer/online.ts";
 import { Interrupt, INTERRUPTED_EXIT } from "./trainer/interrupt.ts";
 import { OutputLock } from "./trainer/output_lock.ts";
+import { joinWorld, keepGlobalBatch, launch, takeNproc } from "./trainer/distributed.ts";
+import { Mpi } from "./runtime/mpi.ts";
+import type { World } from "./runtime/world.ts";
 import { initialParams, type Policy } from "./trainer/policy.ts";
 import { finishReport, runTitle } from "./trainer/report.ts";
 import {
@@ -122,13 +129,19 @@ export interface Run {
   readonly policy: Policy;
   /** The in-memory run: compiled step, batch order, position, evaluation. */
   readonly session: Session;
-  readonly log: MetricsLog;
+  /** The run's log; null on the ranks of a data-parallel run other than 0, which write nothing. */
+  readonly log: MetricsLog | null;
   /** The step the run starts after (the resumed checkpoint's, or 0). */
   readonly start: number;
   /** Set by the first SIGINT/SIGTERM: the loop stops after the current step. */
   readonly interrupt: Interrupt;
-  /** Saves the reference log-probs computed on the way (a no-op for an in-memory cache). */
-  readonly saveCache: () => Promise<void>;
+  /** The ranks of a data-parallel run, or null. */
+  readonly world: World | null;
+  /**
+   * Saves the reference log-probs computed on the way (a no-op for an in-memory cache); `gather`
+   * (data parallel, every rank once, at the end): first each rank's shard's, so the file is whole.
+   */
+  readonly saveCache: (options?: { gather: boolean }) => Promise<void>;
   /** The last checkpoint written. */
   checkpoint: string;
 }
@@ -214,16 +227,31 @@ export async function runTraining(
   settings: RunSettings,
   options: TrainOptions = {},
 ): Promise<TrainResult> {
+  const world = joinWorld(settings.config.use_cpu ? "cpu" : settings.config.device);
+  const lead = (world?.rank ?? 0) === 0;
+  if (settings.resumed) {
+    const kept = keepGlobalBatch(settings.config, {
+      saved: settings.resumed.world_size ?? 1,
+      world,
+    });
+    if (kept.notice && lead) console.error(kept.notice);
+    settings = { ...settings, config: kept.config };
+  }
   const { config, resumed } = settings;
-  // Held until training returns; the kernel drops it if the process dies.
-  using _lock = resumed
+  // Held by rank 0 until training returns; the kernel drops it if the process dies.
+  using _lock = !lead
+    ? null
+    : resumed
     ? await OutputLock.acquire(config.output_dir)
     : await claimNewRun(config.output_dir, {
       overwrite: config.overwrite_output_dir,
       say: options.quiet ? undefined : (line) => console.error(line),
     });
   using interrupt = Interrupt.listen();
-  const run = await setup(settings, options, interrupt);
+  const run = await setup(settings, { ...options, quiet: options.quiet || !lead }, {
+    interrupt,
+    world,
+  });
   if (!run) {
     return {
       config,
@@ -235,7 +263,7 @@ export async function runTraining(
     };
   }
   try {
-    if (!resumed && config.eval_on_start) await evaluate(run);
+    if (!resumed && config.eval_on_start && run.log) await evaluate(run);
     await loop(run);
     return await finish(run);
   } finally {
@@ -250,9 +278,11 @@ export async function runTraining(
 async function setup(
   settings: RunSettings,
   options: TrainOptions,
-  interrupt: Interrupt,
+  context: { interrupt: Interrupt; world: World | null },
 ): Promise<Run | null> {
   const { config, algorithm, resumeDir, resumed } = settings;
+  const { interrupt, world } = context;
+  const lead = (world?.rank ?? 0) === 0;
   const say = options.quiet ? () => {} : (line: string) => console.log(line);
   for (const notice of settings.notices) if (!options.quiet) console.error(notice);
   if (!options.quiet) warnAboutDefaults(settings);
@@ -260,21 +290,30 @@ async function setup(
   const outDir = config.output_dir;
   const { tokenizer, policy, data, reference } = await loadInputs(settings, say);
   checkBatchSettings(config, data.train.length);
+  const ranks = world?.size ?? 1;
+  if (ranks > data.train.length) {
+    throw new Error(
+      `${ranks} ranks for ${data.train.length} training examples: every rank needs one; ` +
+        `pass --nproc_per_node ${data.train.length} or fewer`,
+    );
+  }
   const { total } = scheduleOf(
     config,
-    batchesPerEpoch(data.train, config.per_device_train_batch_size),
+    batchesPerEpoch(data.train, config.per_device_train_batch_size * ranks),
   );
   if (resumed && resumed.step >= total) {
     for (const note of await repairLogs(outDir)) say(`Resume: ${note}`);
     say(`Nothing to do: ${outDir} finished at step ${resumed.step} of ${total}`);
     return null;
   }
-  if (resumed) {
+  if (resumed && lead) {
     for (const note of await rewindRun(outDir, resumed.step)) say(`Resume: ${note}`);
     say(`Resuming from ${resumeDir} (step ${resumed.step} of ${total})`);
   }
   const resume = resumed ? { step: resumed.step, changes: settings.changes ?? [] } : null;
-  for (const note of await writeRunConfig(outDir, config, resume)) say(`Resume: ${note}`);
+  if (lead) {
+    for (const note of await writeRunConfig(outDir, config, resume)) say(`Resume: ${note}`);
+  }
   const { frozen, lora } = policy.model;
   const online = algorithm.online
     ? await OnlineSource.create(policy.config, {
@@ -302,10 +341,11 @@ async function setup(
       state: saved
         ? { tensors: saved.state, position: { skipped: {}, ...saved.position } }
         : undefined,
+      world,
     },
   );
   if (config.bf16) say(precisionLine(session.device));
-  const log = await MetricsLog.open(outDir, {
+  const log = !lead ? null : await MetricsLog.open(outDir, {
     total,
     append: resumeDir !== null,
     sinks: await wandbSink(config),
@@ -320,7 +360,12 @@ async function setup(
     log,
     start: resumed?.step ?? 0,
     interrupt,
-    saveCache: async () => await reference?.cache.save(),
+    world,
+    saveCache: async (options) => {
+      if (!reference) return;
+      if (world && options?.gather) reference.cache.gather(world);
+      if (lead) await reference.cache.save();
+    },
     checkpoint: "",
   };
 }
@@ -353,7 +398,7 @@ function warnAboutDefaults(settings: RunSettings): void {
 /** Held-out metrics of the current policy, logged as `eval_*` at the current step. */
 async function evaluate(run: Run): Promise<void> {
   const row = await run.session.evaluate();
-  if (row) await run.log.log(row);
+  if (row) await run.log?.log(row);
 }
 
 /** Three held-out prompts completed by the current policy, appended to samples.jsonl. */
@@ -393,6 +438,7 @@ async function save(run: Run, at: number): Promise<void> {
     algorithmState,
     skipped,
     config: run.config,
+    world_size: run.world?.size ?? 1,
   }, { hfState, generation: run.session.inputs.tokenizer });
   run.checkpoint = dir;
   await pruneCheckpoints(outDir, {
@@ -411,15 +457,23 @@ async function loop(run: Run): Promise<void> {
     ? Math.max(1, Math.floor(session.perEpoch / config.gradient_accumulation_steps))
     : config.eval_steps;
   const nonfiniteBefore = session.position.skipped.nonfinite_loss ?? 0;
-  const stop = () => run.interrupt.requested !== null;
+  // Asked between micro-batches, on every rank alike (a signal to one rank stops them all).
+  const stop = () => stopRequested(run);
   // A signal stops the loop between micro-batches; finish() then saves where it stopped.
-  while (session.position.step < total && !run.interrupt.requested) {
+  while (session.position.step < total) {
     const { at, warnings, records, stopped } = await session.step({ stop });
     if (stopped) break;
-    await appendSamples(run, records);
-    for (const warning of warnings) console.error(`Warning: ${warning}`);
+    const log = run.log; // rank 0 alone writes, evaluates and samples
+    if (log) {
+      await appendSamples(run, records);
+      for (const warning of warnings) console.error(`Warning: ${warning}`);
+    }
     stopIfNothingFinite(run, (session.position.skipped.nonfinite_loss ?? 0) - nonfiniteBefore);
-    if (every(config.logging_steps, at) || at === total) await run.log.log(session.takeRow());
+    if (every(config.logging_steps, at) || at === total) {
+      const row = session.takeRow();
+      await log?.log(row);
+    }
+    if (!log) continue;
     if (every(evalEvery, at) && at < total) await evaluate(run);
     if (every(config.sample_every, at)) await sample(run);
     if (every(config.save_steps, at) && at < total) await save(run, at);
@@ -447,6 +501,13 @@ function stopIfNothingFinite(run: Run, nonfinite: number): void {
   );
 }
 
+/** Whether a signal asked the run to stop: on any rank, so that all stop at the same point. */
+function stopRequested(run: Run): boolean {
+  const asked = new Float64Array([run.interrupt.requested ? 1 : 0]);
+  run.world?.sumNumbers(asked);
+  return asked[0] > 0;
+}
+
 /**
  * The final evaluation, checkpoint and report; after a signal, the checkpoint where the run
  * stopped and the command that resumes it.
@@ -458,15 +519,26 @@ async function finish(run: Run): Promise<TrainResult> {
   const { total } = session.schedule;
   const at = session.position.step;
   const outDir = run.config.output_dir;
-  const signal = at < total ? run.interrupt.requested : null;
+  const signal = at < total ? run.interrupt.requested ?? "a signal to another rank" : null;
+  if (!run.log) {
+    await run.saveCache({ gather: true });
+    return {
+      config: run.config,
+      rows: [],
+      checkpoint: "",
+      referenceComputed: 0,
+      outcome: signal ? "interrupted" : "done",
+      skipped: session.position.skipped,
+    };
+  }
   if (signal) {
     if (at > run.start && !run.checkpoint.endsWith(`checkpoint-${at}`)) await save(run, at);
   } else {
     await evaluate(run);
     if (session.applied > 0) await save(run, total);
-    await run.log.log(session.summary());
+    await run.log?.log(session.summary());
   }
-  await run.saveCache();
+  await run.saveCache({ gather: true });
   if (!signal && session.applied > 0 && run.config.merge_adapter && run.policy.lora) {
     run.say(`merged model: ${await mergeAdapterFolder(run.checkpoint, join(outDir, "merged"))}`);
   }
@@ -512,7 +584,7 @@ export async function trainHelp(args: string[]): Promise<string> {
   const settings = await settingsFromArgs(args);
   const base = settings.embedded ? "configs/tiny.yaml (the embedded default run)" : "";
   return [
-    "Usage: deno task train [--config FILE.yaml] [--resume DIR] [--key value ...]",
+    "Usage: deno task train [--nproc_per_node N] [--config FILE.yaml] [--resume DIR] [--key value ...]",
     "",
     `Keys read by loss ${settings.algorithm.name}, with the values this run would use${
       base ? `; base layer: ${base}` : ""
@@ -528,14 +600,31 @@ export async function trainHelp(args: string[]): Promise<string> {
  */
 export async function main(args: string[]): Promise<void> {
   try {
-    if (args.includes("--help") || args.includes("-h")) {
-      console.log(await trainHelp(args.filter((a) => a !== "--help" && a !== "-h")));
+    const { nproc, rest } = takeNproc(args);
+    if (rest.includes("--help") || rest.includes("-h")) {
+      console.log(await trainHelp(rest.filter((a) => a !== "--help" && a !== "-h")));
       return;
     }
-    const { outcome } = await train(args);
+    if (nproc !== null && nproc > 1) {
+      // Resolved here too, so a bad setting is one line before any rank starts.
+      const { config } = await settingsFromArgs(rest);
+      Deno.exit(
+        await launch(import.meta.filename!, {
+          args: rest,
+          nproc,
+          permissions: "hub",
+          timeout: config.ddp_timeout,
+        }),
+      );
+    }
+    const { outcome } = await train(rest);
+    Mpi.current?.finalize();
     if (outcome === "interrupted") Deno.exit(INTERRUPTED_EXIT);
   } catch (error) {
-    console.error(`error: ${(error as Error).message}`);
+    const mpi = Mpi.current;
+    console.error(`error: ${mpi ? `rank ${mpi.rank}: ` : ""}${(error as Error).message}`);
+    // The other ranks may be waiting on this one: end them all.
+    mpi?.abort(1);
     Deno.exit(1);
   }
 }

@@ -116,6 +116,15 @@ export class NativeValue implements Value {
     return this.#pointer;
   }
 
+  /**
+   * Where the tensor's elements are: host memory, or device memory when {@linkcode onDevice}
+   * (what a collective such as an MPI or NCCL all-reduce reads and writes in place).
+   */
+  get dataPointer(): Deno.PointerValue {
+    const lib = ort();
+    return out((p) => check(lib, lib.fn.GetTensorMutableData(this.pointer, p)));
+  }
+
   /** True once released. */
   get released(): boolean {
     return this.#pointer === null;
@@ -160,11 +169,30 @@ export class NativeValue implements Value {
 
   /** The data as bytes in onnxruntime's memory: valid only until release. */
   #bytes(): Uint8Array {
-    const lib = ort();
-    const data = out((p) => check(lib, lib.fn.GetTensorMutableData(this.pointer, p)));
     const n = this.shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[this.dtype];
-    return new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(data!, n));
+    return new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(this.dataPointer!, n));
   }
+}
+
+/** Intra-op threads of the sessions this process opens; 0: onnxruntime's own choice. */
+let intraOpThreads = 0;
+
+/**
+ * Sets how many threads each session opened from now on computes with: a process-wide choice, as
+ * for the ranks of a data-parallel job sharing one machine's cores.
+ *
+ * @param threads Threads per session (0: onnxruntime's default, one per physical core).
+ * @example
+ * ```ts
+ * import { setIntraOpThreads } from "./native.ts";
+ * setIntraOpThreads(0);
+ * ```
+ */
+export function setIntraOpThreads(threads: number): void {
+  if (!Number.isInteger(threads) || threads < 0) {
+    throw new Error(`Invalid thread count ${threads}: expected an integer ≥ 0`);
+  }
+  intraOpThreads = threads;
 }
 
 /**
@@ -240,6 +268,7 @@ export async function openNative(
     // A train step's shapes repeat, but the memory pattern's first planned run allocates one more
     // arena-sized block (a multi-second stall and GBs of peak at 135M parameters).
     check(lib, lib.fn.DisableMemPattern(opts));
+    if (intraOpThreads > 0) check(lib, lib.fn.SetIntraOpNumThreads(opts, intraOpThreads));
     for (const [name, size] of Object.entries(options.staticDims ?? {})) {
       check(lib, lib.fn.AddFreeDimensionOverrideByName(opts, cstr(name), BigInt(size)));
     }

@@ -38,6 +38,7 @@ const FN = {
   DisableMemPattern: [17, { parameters: [P], ...status }],
   SetSessionLogSeverityLevel: [22, { parameters: [P, "i32"], ...status }],
   SetSessionGraphOptimizationLevel: [23, { parameters: [P, "i32"], ...status }],
+  SetIntraOpNumThreads: [24, { parameters: [P, "i32"], ...status }],
   CreateTensorAsOrtValue: [48, { parameters: [P, B, "usize", "i32", B], ...status }],
   GetTensorMutableData: [51, { parameters: [P, B], ...status }],
   GetTensorElementType: [60, { parameters: [P, B], ...status }],

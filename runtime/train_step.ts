@@ -14,6 +14,12 @@
  * graph (gradient buffers += this micro-batch's) on the others: with equal-size micro-batches and
  * a mean loss, the result is the full batch's.
  *
+ * Data parallel (`world`): between the two graphs every rank's gradient buffers are summed in
+ * place (`runtime/world.ts`: MPI on host memory, NCCL on device memory) with the loss and metrics;
+ * a small norm graph then reads the summed buffers (the global norm, not a sum of local ones), and
+ * 1/(micro-batches × ranks) folds into the update's scalar, so every rank takes the same decision
+ * and the same update.
+ *
  * @module
  */
 import { grad } from "../graph/autodiff.ts";
@@ -21,6 +27,7 @@ import { type OptimizerConfig, stateSlots, update } from "../graph/optim.ts";
 import { sqrt, sumSquares } from "../graph/ops.ts";
 import { arrayFor, type DType, type HostTensor, input, type Tensor } from "../graph/tensor.ts";
 import { inPlaceSafe } from "./in_place.ts";
+import type { World } from "./world.ts";
 import {
   type Backend,
   type CompileOptions,
@@ -89,6 +96,11 @@ export interface TrainStepOptions {
   fixedBuffers?: boolean;
   /** Native backend: sizes of the batch's symbolic dimensions (see `CompileOptions.staticDims`). */
   staticDims?: Record<string, number>;
+  /**
+   * Data parallel: the ranks whose gradients are summed (in place, between the gradient and the
+   * update graph) and averaged; every rank then sees the same loss, norm and skip decision.
+   */
+  world?: World;
 }
 
 /** What one optimizer step reports. */
@@ -133,6 +145,7 @@ export class TrainStep {
    */
   #values = new Map<string, Value | HostTensor | Zeros>();
   #accumulate?: Promise<Compiled>;
+  #norm?: Promise<Compiled>;
   #step = 0;
   /** With `fixedBuffers`: the kept buffer of each feed (`in:name`) and scalar output (`out:name`). */
   #fixed = new Map<string, Value>();
@@ -304,8 +317,12 @@ export class TrainStep {
         else sums[name] = (sums[name] ?? 0) + value;
       }
     }
+    const world = this.options.world;
+    // Averages over every rank's micro-batches (equal-size, so the mean of the global batch).
+    const parts = list.length * (world?.size ?? 1);
+    if (world && world.size > 1) gradNorm = await this.#reduce(world, sums) / parts;
     const { loss, ...metrics } = Object.fromEntries(
-      Object.entries(sums).map(([k, v]) => [k, v / list.length]),
+      Object.entries(sums).map(([k, v]) => [k, v / parts]),
     );
     // A non-finite loss or gradient would poison every parameter: the update is not run at all.
     const skipped = !Number.isFinite(gradNorm) || !Number.isFinite(loss);
@@ -313,11 +330,35 @@ export class TrainStep {
       const clip = this.options.maxGradNorm
         ? Math.max(1, (gradNorm + 1e-6) / this.options.maxGradNorm)
         : 1;
-      const scalars = { lr: schedule.lr, step: this.#step + 1, grad_scale: 1 / list.length / clip };
+      const scalars = { lr: schedule.lr, step: this.#step + 1, grad_scale: 1 / parts / clip };
       await this.#run(this.apply, only(this.apply.program, scalars));
       this.#step++;
     }
     return { loss, gradNorm, skipped, metrics };
+  }
+
+  /**
+   * Sums the gradient buffers and the scalars `sums` over the ranks, in place.
+   *
+   * @returns The norm of the summed gradient (√Σg² of the sum, not a sum of the ranks' norms).
+   */
+  async #reduce(world: World, sums: Record<string, number>): Promise<number> {
+    world.sumValues(this.options.params.map((p) => this.#values.get(gradOf(p.name!)) as Value));
+    const names = Object.keys(sums);
+    const values = Float64Array.from(names, (k) => sums[k]);
+    world.sumNumbers(values);
+    names.forEach((k, i) => sums[k] = values[i]);
+    this.#norm ??= compiled(
+      {
+        grad_norm: globalNorm(
+          this.options.params.map((p) => input(gradOf(p.name!), p.shape, p.dtype)),
+        ),
+      },
+      compileOptions(this.options),
+      this.options,
+      () => undefined,
+    );
+    return (await this.#run(await this.#norm, {})).grad_norm;
   }
 
   /**
@@ -366,6 +407,7 @@ export class TrainStep {
     await this.gradients.program.release();
     await this.apply.program.release();
     if (this.#accumulate) await (await this.#accumulate).program.release();
+    if (this.#norm) await (await this.#norm).program.release();
   }
 
   /** Replaces the resident value `name` with `t` (uploaded by the next step). */

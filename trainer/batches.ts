@@ -56,6 +56,30 @@ export function* microBatches(
   }
 }
 
+/**
+ * Rank `rank`'s part of a global micro-batch: every `size`-th index from the `rank`-th, the batch
+ * first padded by repeating its own indices to a multiple of `size` (torch's DistributedSampler
+ * pads the same way), so every rank's micro-batch has the same length.
+ *
+ * @param indices The global micro-batch.
+ * @param world `rank` and `size`.
+ * @returns This rank's indices.
+ * @example
+ * ```ts
+ * import { deepStrictEqual } from "node:assert/strict";
+ * import { shard } from "./batches.ts";
+ * deepStrictEqual(shard([5, 6, 7, 8], { rank: 1, size: 2 }), [6, 8]);
+ * deepStrictEqual(shard([5, 6, 7], { rank: 1, size: 2 }), [6, 5]);
+ * ```
+ */
+export function shard(indices: number[], world: { rank: number; size: number }): number[] {
+  const { rank, size } = world;
+  const padded = Math.ceil(indices.length / size) * size;
+  const out: number[] = [];
+  for (let i = rank; i < padded; i += size) out.push(indices[i % indices.length]);
+  return out;
+}
+
 /** Micro-batches per epoch. */
 export function batchesPerEpoch(examples: TokenizedExample[], batchSize: number): number {
   return Math.ceil(examples.length / batchSize);

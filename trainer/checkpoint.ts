@@ -29,6 +29,8 @@ export interface RunPosition {
   algorithmState: Record<string, number>;
   /** Steps skipped so far, by reason (`step` minus these is the optimizer's own step count). */
   skipped?: Record<string, number>;
+  /** Ranks of the data-parallel run that saved it (absent: 1); `consumed` counts its global batches. */
+  world_size?: number;
   /** The resolved config of the run. */
   config: Record<string, Value>;
 }

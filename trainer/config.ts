@@ -355,6 +355,13 @@ export const KEYS = {
     range: atLeast(0),
     help: "steps between sample generations; 0: never",
   },
+  ddp_timeout: {
+    type: "integer",
+    default: 1800,
+    trl: 1800,
+    range: atLeast(1),
+    help: "data parallel: seconds ranks may wait on a stalled one before the job is stopped",
+  },
 } as const satisfies Record<string, KeySpec>;
 
 /** A key of the table. */

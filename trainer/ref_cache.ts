@@ -13,6 +13,8 @@
  *
  * @module
  */
+import type { World } from "../runtime/world.ts";
+
 /**
  * Path joining without `node:path`: the browser bundle imports this module (for the in-memory
  * cache), and Deno accepts "/" on every platform.
@@ -198,6 +200,21 @@ export class RefLogpCache {
     }
     this.#values.set(key, values);
     this.#dirty = true;
+  }
+
+  /**
+   * Completes the cache of a data-parallel run: each rank computed the log-probs of its shard,
+   * and after this every rank holds all of them (rank 0 then saves one complete file).
+   *
+   * @param world The ranks (a collective: every rank calls it).
+   */
+  gather(world: Pick<World, "allGather">): void {
+    const mine = new TextEncoder().encode(JSON.stringify([...this.#values]));
+    for (const part of world.allGather(mine)) {
+      for (const [key, values] of JSON.parse(new TextDecoder().decode(part))) {
+        if (!this.#values.has(key)) this.set(key, values);
+      }
+    }
   }
 
   /** Writes the cache (atomically) if anything was added and it lives on disk. */

@@ -29,6 +29,7 @@ import {
   TrainStep,
   type TrainStepOptions,
 } from "../runtime/mod.ts";
+import type { World } from "../runtime/world.ts";
 import {
   batchesPerEpoch,
   batchFeeds,
@@ -36,6 +37,7 @@ import {
   microBatches,
   pickFeeds,
   Reference,
+  shard,
 } from "./batches.ts";
 import { hyperparameters, type Resolved, type TrainConfig } from "./config.ts";
 import type { MetricsRow } from "./log.ts";
@@ -131,12 +133,15 @@ export class Session {
     private readonly compileEval: () => Promise<Program>,
     private readonly reference: Reference | null,
     position: Position,
+    private readonly world: World | null,
   ) {
     this.#position = position;
-    this.perEpoch = batchesPerEpoch(inputs.data.train, config.per_device_train_batch_size);
+    // Data parallel: the order is of global micro-batches, each shared out among the ranks.
+    const batchSize = config.per_device_train_batch_size * (world?.size ?? 1);
+    this.perEpoch = batchesPerEpoch(inputs.data.train, batchSize);
     this.schedule = scheduleOf(config, this.perEpoch);
     this.#order = microBatches(inputs.data.train, {
-      batchSize: config.per_device_train_batch_size,
+      batchSize,
       seed: config.seed,
       train_sampling_strategy: config.train_sampling_strategy,
       padTokenId: inputs.tokenizer.padTokenId,
@@ -152,7 +157,8 @@ export class Session {
    * @param options `device`; `cache`: reference log-probs already known (on disk for the CLI, in
    *   memory for the page); `state`: a checkpoint's tensors and position to resume from;
    *   `cacheDir`: where onnxruntime's optimized step is kept between runs (none in the page);
-   *   `trainStep`: the step's profiling, fixed-buffer and static-size options (the benchmark's).
+   *   `trainStep`: the step's profiling, fixed-buffer and static-size options (the benchmark's);
+   *   `world`: the ranks of a data-parallel run (this one trains on its shard of each batch).
    * @returns The session, before its next step.
    */
   static async create(
@@ -164,9 +170,16 @@ export class Session {
       state?: { tensors: TrainState; position: Position };
       cacheDir?: string;
       trainStep?: Pick<TrainStepOptions, "profile" | "fixedBuffers" | "staticDims">;
+      world?: World | null;
     },
   ): Promise<Session> {
     const { config, algorithm } = resolved;
+    if (options.world && inputs.online) {
+      throw new Error(
+        `Loss ${algorithm.name} generates its pairs online, which data-parallel runs do not ` +
+          "support yet: train it with one rank (drop --nproc_per_node)",
+      );
+    }
     const hp = hyperparameters(resolved);
     const { policy, data } = inputs;
     // LoRA dropout masks derive from a fed seed; evaluation uses a graph without dropout.
@@ -193,6 +206,7 @@ export class Session {
       maxGradNorm: config.max_grad_norm,
       device: options.device,
       cacheDir: options.cacheDir,
+      world: options.world ?? undefined,
       ...options.trainStep,
     });
     const position = startingPoint(step, { inputs, algorithm, state: options.state });
@@ -218,7 +232,18 @@ export class Session {
       })
       : Reference.cacheOnly(options.cache);
     const { params: _, ...kept } = inputs;
-    return new Session(kept, config, algorithm, graph, step, compileEval, reference, position);
+    const world = options.world ?? null;
+    return new Session(
+      kept,
+      config,
+      algorithm,
+      graph,
+      step,
+      compileEval,
+      reference,
+      position,
+      world,
+    );
   }
 
   /** Where the run stands (a copy). */
@@ -251,21 +276,26 @@ export class Session {
     const at = ++position.step;
     const micro: Record<string, Feed>[] = [];
     const consumed = position.consumed;
+    const counts = new Float64Array(2); // tokens and examples, summed over the ranks
     for (let k = 0; k < this.config.gradient_accumulation_steps; k++) {
       if (options.stop?.()) {
         [position.step, position.consumed] = [at - 1, consumed]; // a checkpoint is step at - 1's
         return { at: at - 1, skipped: null, warnings: [], records: "", stopped: true };
       }
-      const next = this.#order.next().value!;
-      const made = await this.#batch(this.inputs.data.train, next.indices, "train", at);
+      const { indices } = this.#order.next().value!;
+      const mine = this.world ? shard(indices, this.world) : indices;
+      const made = await this.#batch(this.inputs.data.train, mine, "train", at);
       position.consumed++;
       if (!made) continue;
       const seed: Record<string, number> = this.trainStep.dataInputs.includes(DROPOUT_SEED)
         ? { [DROPOUT_SEED]: dropoutSeed(this.config.seed, position.consumed) }
         : {};
       micro.push(pickFeeds(this.trainStep.dataInputs, { ...made.feeds, ...seed }));
-      this.#log.addBatch(made.tokens, made.examples);
+      counts[0] += made.tokens;
+      counts[1] += made.examples;
     }
+    this.world?.sumNumbers(counts);
+    this.#log.addBatch(counts[0], counts[1]);
     const online = this.inputs.online;
     const report: StepReport = {
       at,
