@@ -50,13 +50,19 @@ async function train(args: string[], cache: string, env: Record<string, string> 
   return result;
 }
 
-/** The rows of a run's metrics.jsonl, less the throughput (a measurement, not a result). */
+/**
+ * The rows of a run's metrics.jsonl less what is measured, not computed: throughput and runtimes
+ * (`tokens_per_s`, `eval_runtime`, `eval_samples_per_second`, ...), and HF's closing row, whose
+ * `train_loss` covers one session's steps, so a resumed session's differs by design.
+ */
 async function rows(dir: string): Promise<MetricsRow[]> {
   const text = await Deno.readTextFile(join(dir, "metrics.jsonl"));
-  return text.trim().split("\n").map((line) => {
-    const { tokens_per_s: _, samples_per_s: __, ...row } = JSON.parse(line);
-    return row;
-  });
+  const measured = (key: string) => /_per_s$|_runtime$|_per_second$/.test(key);
+  return text.trim().split("\n").map((line): MetricsRow => JSON.parse(line))
+    .filter((row) => !("train_runtime" in row))
+    .map((row) =>
+      Object.fromEntries(Object.entries(row).filter(([key]) => !measured(key))) as MetricsRow
+    );
 }
 
 async function cacheKeys(cache: string): Promise<string[]> {
