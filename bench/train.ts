@@ -321,9 +321,14 @@ async function bench(): Promise<void> {
     rejectedIds: random(T / 2),
     row,
   }));
-  // Reference log-probs as from the cache: no reference model is compiled.
+  // Reference log-probs as from the cache: no reference model is compiled. Chosen and rejected
+  // get the same one, so the margin is the policy's own and the loss is not saturated (random
+  // ones put β·margin at tens: a loss of 0 or of 20, a gradient of 0 or a clipped one).
   const cache = RefLogpCache.memory();
-  pairs.forEach((_, i) => cache.set(`train:${i}`, [-uniform() * T, -uniform() * T]));
+  pairs.forEach((_, i) => {
+    const reference = -uniform() * T;
+    cache.set(`train:${i}`, [reference, reference]);
+  });
   const profileDir = values.profile ? await Deno.makeTempDir({ prefix: "bench-profile-" }) : "";
   const { session, trainable, compileMs } = await (async () => {
     const params = await initialWeights();
