@@ -6,13 +6,17 @@
  *
  * 1 a graph with a device output read back; 2 a scalar output; 3 upload, zeros, write, read;
  * 4 a train step (MLP, AdamW, in place) for 3 steps, its state read back, released; 5 the same
- * with gradient accumulation and fixed buffers (on cuda: CUDA graphs). bench/gpu_check.sh runs
- * them first, then the decoder's step at growing sizes.
+ * with gradient accumulation and fixed buffers (on cuda: CUDA graphs); 6 NCCL's all-reduce of a
+ * device buffer in a one-rank communicator (a single GPU holds one NCCL rank): the sum over one
+ * rank must leave it unchanged, once NCCL's stream is synchronized. bench/gpu_check.sh runs them
+ * first, then the decoder's step at growing sizes.
  *
  * @module
  */
 import { input } from "../graph/mod.ts";
 import { parseDevice, Program, TrainStep } from "../runtime/mod.ts";
+import { NativeValue } from "../runtime/native.ts";
+import { Nccl } from "../runtime/nccl.ts";
 
 const [stage, device] = [Number(Deno.args[0]), parseDevice(Deno.args[1] ?? "cuda")];
 const say = (what: string) => console.log(JSON.stringify({ smoke: stage, device, what }));
@@ -48,6 +52,24 @@ if (stage === 1 || stage === 2) {
   say(`ran on it ${Array.from(y.data as Float32Array)}`);
   v.release();
   z.release();
+  await p.release();
+  say("released");
+} else if (stage === 6) {
+  const p = await Program.compile({ y: input("x", [4]).add(1) }, { device });
+  const values = [0.5, -1.25, 3, 1e-7];
+  const v = await p.upload(f32([4], values));
+  if (!(v instanceof NativeValue) || !v.onDevice) say("skipped: the value is not in device memory");
+  else {
+    const nccl = Nccl.init({ rank: 0, size: 1, broadcast() {} }, 0);
+    say("communicator made");
+    nccl.sumFloat32(v.dataPointer, values.length);
+    nccl.synchronize();
+    const after = Array.from((await p.read(v)).data as Float32Array);
+    const same = after.every((x, i) => x === Math.fround(values[i]));
+    say(`all-reduced ${after}: ${same ? "unchanged" : "CHANGED"}`);
+    nccl.destroy();
+  }
+  v.release();
   await p.release();
   say("released");
 } else {

@@ -56,7 +56,7 @@ emit "{\"check\":\"start\",\"device\":\"$device\",\"ort_lib\":\"${ORT_LIB:-onnxr
 [[ -n "${ORT_CUDA_PROVIDER:-}" && -f .gpu/ep_check.ts ]] && deno run -A .gpu/ep_check.ts "$ORT_LIB" "$ORT_CUDA_PROVIDER" 2>&1 | tail -4
 # The runtime stage by stage (a segfault names no cause: the last stage that passed does), then
 # the decoder's step from tiny to the SmolLM2 shape at 1 × 64.
-for s in 1 2 3 4 5; do measure "smoke_$s" 40 deno run -A bench/cuda_smoke.ts "$s" "$device"; done
+for s in 1 2 3 4 5 6; do measure "smoke_$s" 40 deno run -A bench/cuda_smoke.ts "$s" "$device"; done
 measure step_tiny 60 deno task bench --model tiny --batch_size 2 --max_length 64 --device "$device"
 # A segfault says nothing: where gdb is there, the native stack of the same run names the frame.
 if grep -q '"check": "step_tiny", "rc": 139' "$out/checks.jsonl" && command -v gdb >/dev/null; then

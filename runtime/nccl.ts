@@ -46,14 +46,19 @@ export class Nccl {
   /**
    * Joins every rank of `mpi` in one NCCL communicator on CUDA device `device`.
    *
-   * @param mpi The job's ranks (carries the unique id from rank 0).
+   * @param mpi The job's ranks (carries the unique id from rank 0); a one-rank check may pass
+   *   `{ rank: 0, size: 1, broadcast() {} }`.
    * @param device This rank's CUDA device (its local rank).
    * @returns The communicator.
    * @throws When `libnccl.so.2` or `libcudart.so` cannot be loaded, naming the fix.
    */
-  static init(mpi: Mpi, device: number): Nccl {
-    const nccl = open("libnccl.so.2", NCCL, "NCCL (pip install nvidia-nccl-cu12, or apt libnccl2)");
-    const cuda = open("libcudart.so.12", CUDART, "the CUDA runtime (libcudart.so.12)");
+  static init(mpi: Pick<Mpi, "rank" | "size" | "broadcast">, device: number): Nccl {
+    const nccl = open(
+      ["libnccl.so.2"],
+      NCCL,
+      "NCCL (pip install nvidia-nccl-cu13, or apt libnccl2)",
+    );
+    const cuda = open(["libcudart.so.13", "libcudart.so.12"], CUDART, "the CUDA runtime");
     cudaOk(cuda.symbols.cudaSetDevice(device), "cudaSetDevice");
     const id = new Uint8Array(128);
     if (mpi.rank === 0) ncclOk(nccl, nccl.symbols.ncclGetUniqueId(id), "ncclGetUniqueId");
@@ -98,16 +103,21 @@ export class Nccl {
   }
 }
 
+/** The first of `names` that loads (newest first), or one line naming them all and the fix. */
 function open<S extends Deno.ForeignLibraryInterface>(
-  name: string,
+  names: string[],
   symbols: S,
   what: string,
 ): Deno.DynamicLibrary<S> {
-  try {
-    return Deno.dlopen(name, symbols);
-  } catch (error) {
-    throw new Error(`Cannot load ${name}: install ${what}: ${(error as Error).message}`);
+  const errors = [];
+  for (const name of names) {
+    try {
+      return Deno.dlopen(name, symbols);
+    } catch (error) {
+      errors.push((error as Error).message);
+    }
   }
+  throw new Error(`Cannot load ${names.join(" or ")}: install ${what}: ${errors.join("; ")}`);
 }
 
 function ncclOk(lib: Deno.DynamicLibrary<typeof NCCL>, code: number, call: string): void {
