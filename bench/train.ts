@@ -356,7 +356,8 @@ async function bench(): Promise<void> {
           profile: values.profile ? join(profileDir, "step") : undefined,
           fixedBuffers: flag("cuda_graph"),
           // A CUDA graph needs every node on the device: fixed sizes fold the shape arithmetic away.
-          staticDims: flag("cuda_graph") ? { N: 2 * B, T, B } : undefined,
+          // C: every completion token of the 2B rows (T/2 each) reaches the LM head.
+          staticDims: flag("cuda_graph") ? { N: 2 * B, T, B, C: B * T } : undefined,
         },
       },
     );

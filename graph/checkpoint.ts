@@ -62,5 +62,6 @@ export function checkpoint(x: Tensor, f: (x: Tensor) => Tensor, leaves: Tensor[]
  * ```
  */
 export function afterGradient(x: Tensor, g: Tensor): Tensor {
-  return x.add(g.reshape([-1]).slice(0, 0, 1).mul(0).cast(x.dtype));
+  // Σ of at most one element: 0·g₀ as a scalar, and 0 where g is empty (no completion tokens).
+  return x.add(g.reshape([-1]).slice(0, 0, 1).sum().mul(0).cast(x.dtype));
 }

@@ -220,6 +220,30 @@ export function slice(x: Tensor, axis: number, start: number, end?: number): Ten
 export const gather = (data: Tensor, indices: Tensor, axis = 0): Tensor =>
   apply("Gather", [data, indices], { axis: normAxis(axis, data.rank, "Gather") });
 
+/**
+ * `data` with `data[indices[i]] = updates[i]` (ONNX ScatterND on a vector): the inverse of
+ * {@linkcode gather} on axis 0, e.g. per-row values put back at their places in a longer vector.
+ *
+ * @param data The vector (L).
+ * @param indices Distinct positions (C), integers.
+ * @param updates The values (C).
+ * @returns The vector (L).
+ * @example
+ * ```ts
+ * import { grad, input, scatterInto, zerosLike } from "./mod.ts";
+ * const [base, v] = [input("base", [4]), input("v", [2])];
+ * const y = scatterInto(zerosLike(base), input("at", [2], "int64"), v);
+ * const [dv] = grad(y.mul(base).sum(), [v]);
+ * if (`${y} ${dv}` !== "float32[4] float32[2]") throw new Error("unexpected");
+ * ```
+ */
+export function scatterInto(data: Tensor, indices: Tensor, updates: Tensor): Tensor {
+  if (data.rank !== 1 || indices.rank !== 1 || updates.rank !== 1) {
+    throw new Error(`scatterInto: vectors only, not ${data}, ${indices}, ${updates}`);
+  }
+  return apply("ScatterND", [data, unsqueeze(cast(indices, "int64"), 1), updates], {}, data.shape);
+}
+
 /** numpy `take_along_axis` (ONNX GatherElements): `indices` has `data`'s rank. */
 export const takeAlongAxis = (data: Tensor, indices: Tensor, axis: number): Tensor =>
   apply("GatherElements", [data, indices], { axis: normAxis(axis, data.rank) });

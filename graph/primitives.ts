@@ -367,7 +367,19 @@ const PRIMITIVES: Record<string, Primitive> = {
       null,
     ],
   },
-  ScatterND: { infer: hinted },
+  ScatterND: {
+    infer: hinted,
+    // Vectors only (what `scatterInto` and Gather's VJP make): indices (C,1) into data (L).
+    vjp: (g, [data, at, updates], y) => {
+      if (data.rank !== 1) throw new Error(`No VJP for op "ScatterND" on ${data}`);
+      const picked = apply("Gather", [g, squeeze(at, -1)], { axis: 0 });
+      // Added updates leave data's gradient whole; replacing ones cut it where they land.
+      const kept = y.attrs.reduction === "add"
+        ? g
+        : apply("ScatterND", [g, at, zerosLike(updates)], {}, data.shape);
+      return [kept, null, picked];
+    },
+  },
   ScatterElements: { infer: hinted },
   ReduceSum: {
     infer: reduceInfer,

@@ -4,13 +4,21 @@
  *
  *   log p(y|x) = Σ_{t ≥ 1} m_t · log softmax(f(ids_{<t}))[ids_t],   m = completion mask (N,T)
  *
- * Only the T−1 positions that predict a token go through the LM head, one vocabulary chunk at a
- * time, recomputed in the backward (`CausalLM.labelLogps`): no (N,T,V) logits are held from the
- * forward to the backward.
+ * Only the C hidden states that predict a completion token go through the LM head (gathered by
+ * the fed `completion_index`; prompt and padding positions would be thrown away by m), one
+ * vocabulary chunk at a time, recomputed in the backward (`CausalLM.labelLogps`): no (N,T,V)
+ * logits are held from the forward to the backward, and the head's cost follows the completions.
  *
  * @module
  */
-import { concat, type HostTensor, input, type Tensor, where, zerosLike } from "../graph/mod.ts";
+import {
+  type HostTensor,
+  input,
+  scatterInto,
+  type Tensor,
+  where,
+  zerosLike,
+} from "../graph/mod.ts";
 import type { CausalLM } from "./decoder.ts";
 
 /** A token batch as graph tensors (the data pipeline's `Batch` arrays, fed as inputs). */
@@ -21,6 +29,11 @@ export interface SequenceBatch {
   attentionMask: Tensor;
   /** (N,T) float: 1 on completion tokens, aligned to the input tokens (TRL's convention). */
   completionMask: Tensor;
+  /**
+   * (C) int: the flat position n·T + t − 1 of the hidden state predicting each completion token
+   * (n, t ≥ 1), as {@linkcode completionIndexFeed} computes it from the completion mask.
+   */
+  completionIndex: Tensor;
 }
 
 /** Per-sequence and per-token completion log-probabilities. */
@@ -54,6 +67,7 @@ export interface SequenceLogps {
  *   inputIds: input("input_ids", ["N", "T"], "int64"),
  *   attentionMask: input("attention_mask", ["N", "T"]),
  *   completionMask: input("completion_mask", ["N", "T"]),
+ *   completionIndex: input("completion_index", ["C"], "int32"),
  * });
  * if (out.sum.toString() !== "float32[N]") throw new Error("unexpected");
  * ```
@@ -61,19 +75,46 @@ export interface SequenceLogps {
 export function sequenceLogps(model: CausalLM, batch: SequenceBatch): SequenceLogps {
   const { inputIds, attentionMask } = batch;
   const [N, T] = inputIds.shape;
-  const hidden = model.hidden(inputIds, attentionMask).slice(1, 0, -1); // (N,T-1,D)
-  const labels = inputIds.slice(1, 1).cast("int64"); // (N,T-1)
-  const logp = model.labelLogps(hidden, labels); // (N,T-1)
+  const hidden = model.hidden(inputIds, attentionMask); // (N,T,D)
+  const at = batch.completionIndex.cast("int64"); // (C)
+  const predicting = hidden.reshape([-1, hidden.shape[2]]).gather(at); // (C,D)
+  const flatIds = inputIds.reshape([-1]).cast("int64"); // (N·T)
+  const labels = flatIds.gather(at.add(1)); // (C): the token each one predicts
+  const logp = model.labelLogps(predicting, labels); // (C)
+  // Each log-prob at its token's place (N,T); 0 elsewhere, token 0 included (no prediction).
+  const tokenLogps = scatterInto(zerosLike(flatIds.cast("float32")), at.add(1), logp)
+    .reshape([N, T]);
   const mask = batch.completionMask.cast("float32").slice(1, 1); // (N,T-1)
-  // `where`, not a product: a -inf log-prob outside the completion must not become NaN.
-  const masked = where(mask.gt(0), logp, 0);
-  const sum = masked.sum(1);
+  const sum = tokenLogps.sum(1);
   const count = mask.sum(1);
   const mean = sum.div(count.maximum(1));
-  // Re-align to the input tokens: token 0 has no prediction.
-  const tokenLogps = concat([zerosLike(masked.slice(1, 0, 1)), masked], 1).reshape([N, T]);
-  const logitSum = where(mask.gt(0), model.meanLogit(hidden), 0).sum(1);
+  const logitSum = where(mask.gt(0), model.meanLogit(hidden.slice(1, 0, -1)), 0).sum(1);
   return { sum, count, mean, tokenLogps, tokenNll: tokenLogps.neg(), logitSum };
+}
+
+/**
+ * The fed `completion_index` of a batch: for each completion token (n, t ≥ 1), in row order, the
+ * flat position n·T + t − 1 of the hidden state that predicts it.
+ * @param shape (N,T).
+ * @param completionMask (N,T): completion tokens where > 0.
+ * @returns The positions (C), int32.
+ * @example
+ * ```ts
+ * import { completionIndexFeed } from "./logprobs.ts";
+ * const at = completionIndexFeed([2, 3], new Float32Array([0, 1, 1, 1, 0, 1]));
+ * if (at.data.join() !== "0,1,4" || at.shape[0] !== 3) throw new Error("unexpected");
+ * ```
+ */
+export function completionIndexFeed(
+  shape: number[],
+  completionMask: ArrayLike<number>,
+): HostTensor {
+  const [N, T] = shape;
+  const at: number[] = [];
+  for (let n = 0; n < N; n++) {
+    for (let t = 1; t < T; t++) if (completionMask[n * T + t] > 0) at.push(n * T + t - 1);
+  }
+  return { dtype: "int32", shape: [at.length], data: Int32Array.from(at) };
 }
 
 /** Graph-input names of a fed token batch, the same in every program that scores one. */
@@ -81,6 +122,7 @@ export const BATCH_INPUTS = {
   inputIds: "input_ids",
   attentionMask: "attention_mask",
   completionMask: "completion_mask",
+  completionIndex: "completion_index",
 } as const;
 
 /**
@@ -101,6 +143,7 @@ export function batchLogps(model: CausalLM): SequenceLogps {
     inputIds: input(BATCH_INPUTS.inputIds, ["N", "T"], "int32"),
     attentionMask: input(BATCH_INPUTS.attentionMask, ["N", "T"]),
     completionMask: input(BATCH_INPUTS.completionMask, ["N", "T"]),
+    completionIndex: input(BATCH_INPUTS.completionIndex, ["C"], "int32"),
   });
 }
 
@@ -132,5 +175,6 @@ export function batchFeedsOf(batch: {
     [BATCH_INPUTS.inputIds]: { dtype: "int32", shape, data: batch.inputIds },
     [BATCH_INPUTS.attentionMask]: { dtype: "float32", shape, data: batch.attentionMask },
     [BATCH_INPUTS.completionMask]: { dtype: "float32", shape, data: batch.completionMask },
+    [BATCH_INPUTS.completionIndex]: completionIndexFeed(shape, batch.completionMask),
   };
 }

@@ -10,6 +10,7 @@
  *   inputIds: input("input_ids", ["N", "T"], "int64"),
  *   attentionMask: input("attention_mask", ["N", "T"]),
  *   completionMask: input("completion_mask", ["N", "T"]),
+ *   completionIndex: input("completion_index", ["C"], "int32"),
  * });
  * if (mean.shape[0] !== "N") throw new Error("unexpected");
  * ```

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { type HostTensor, input } from "../graph/mod.ts";
 import { parseConfig } from "../model/config.ts";
 import { buildCausalLM } from "../model/decoder.ts";
-import { sequenceLogps } from "../model/logprobs.ts";
+import { completionIndexFeed, sequenceLogps } from "../model/logprobs.ts";
 import { weightShapes } from "../model/weights.ts";
 import { Program } from "../runtime/mod.ts";
 import { train } from "../train.ts";
@@ -63,7 +63,7 @@ Deno.test("SmolLM2-135M's per-token log-probs in bf16 are within 2e-2 relative o
       data: Int32Array.from({ length: N * T }, () => Math.floor(uniform() * config.vocab_size)),
     },
     attention_mask: { dtype: "float32", shape: [N, T], data: new Float32Array(N * T).fill(1) },
-    completion_mask: { dtype: "float32", shape: [N, T], data: new Float32Array(N * T).fill(1) },
+    completion_index: completionIndexFeed([N, T], new Float32Array(N * T).fill(1)),
   };
   const tokenLogps = async (precision: "float32" | "bfloat16") => {
     const model = buildCausalLM(config, { precision });
@@ -71,6 +71,7 @@ Deno.test("SmolLM2-135M's per-token log-probs in bf16 are within 2e-2 relative o
       inputIds: input("input_ids", ["N", "T"], "int32"),
       attentionMask: input("attention_mask", ["N", "T"]),
       completionMask: input("completion_mask", ["N", "T"]),
+      completionIndex: input("completion_index", ["C"], "int32"),
     });
     const program = await Program.compile({ tokenLogps });
     const out = await program.run(feeds);

@@ -24,6 +24,7 @@ import { prepareData } from "../data/dataset.ts";
 import { shuffle } from "../data/shuffle.ts";
 import {
   buildCausalLM,
+  completionIndexFeed,
   parseConfig,
   saveModel,
   sequenceLogps,
@@ -93,6 +94,7 @@ function batch(rows: number[][]) {
   return {
     input_ids: { dtype: "int64" as const, shape, data: ids },
     attention_mask: { dtype: "float32" as const, shape, data: mask },
+    completion_index: completionIndexFeed(shape, mask),
   };
 }
 
@@ -125,6 +127,7 @@ const { sum, count } = sequenceLogps(model, {
   inputIds: ids,
   attentionMask: mask,
   completionMask: mask,
+  completionIndex: input("completion_index", ["C"], "int32"),
 });
 const loss = sum.sum().neg().div(count.sum());
 const step = await TrainStep.create({

@@ -22,6 +22,7 @@ import { tokenizerFromTexts } from "../model/tokenizer_json.ts";
 import { weightsFromBytes } from "../model/weights.ts";
 import { parseDevice, Program } from "../runtime/mod.ts";
 import type { Resolved } from "../trainer/config.ts";
+import { pickFeeds } from "../trainer/batches.ts";
 import type { MetricsRow } from "../trainer/log.ts";
 import { RefLogpCache } from "../trainer/ref_cache.ts";
 import { dataConfigOf } from "../data/config.ts";
@@ -155,10 +156,12 @@ export class PageRun {
     const examples = this.data.eval.slice(0, count);
     if (examples.some((e) => e.kind !== "paired")) return [];
     const { padTokenId } = this.session.inputs.tokenizer;
-    const { sum } = await this.scorer.run({
+    // The scorer reads the sums alone: the batch inputs it declares (not the completion mask).
+    const names = this.scorer.inputs.map((spec) => spec.name);
+    const { sum } = await this.scorer.run(pickFeeds(names, {
       ...this.session.paramFeeds(),
       ...batchFeedsOf(collate(examples, { padTokenId })),
-    });
+    }));
     return examples.map((e, i) => ({
       row: this.rows[e.row],
       chosen: sum.data[i] as number,

@@ -8,6 +8,7 @@ import { Program } from "../../runtime/mod.ts";
 import {
   buildCausalLM,
   type CausalLMOptions,
+  completionIndexFeed,
   loadConfig,
   loadWeights,
   sequenceLogps,
@@ -33,6 +34,7 @@ function batch(rows: { ids: number[]; mask: number[]; completion: number[] }[]) 
       shape,
       data: Float32Array.from(rows.flatMap((r) => r.completion)),
     },
+    completion_index: completionIndexFeed(shape, rows.flatMap((r) => r.completion)),
   };
 }
 
@@ -47,6 +49,7 @@ async function run(
     inputIds: input("input_ids", ["N", "T"], "int64"),
     attentionMask: input("attention_mask", ["N", "T"]),
     completionMask: input("completion_mask", ["N", "T"]),
+    completionIndex: input("completion_index", ["C"], "int32"),
   });
   const program = await Program.compile({
     sum: out.sum,
@@ -113,9 +116,10 @@ Deno.test("sequenceLogps() takes int32 ids (the data pipeline's default) with gr
     inputIds: input("input_ids", ["N", "T"], "int32"),
     attentionMask: input("attention_mask", ["N", "T"]),
     completionMask: input("completion_mask", ["N", "T"]),
+    completionIndex: input("completion_index", ["C"], "int32"),
   });
   const [dEmbed] = grad(out.sum.sum(), [model.params[0]]);
-  const program = await Program.compile({ sum: out.sum, dEmbed });
+  const program = await Program.compile({ sum: out.sum, count: out.count, dEmbed });
   const feeds = batch([{ ids: [1, 5, 6, 2], mask: [1, 1, 1, 1], completion: [0, 0, 1, 1] }]);
   const result = await program.run({
     ...weights,
@@ -126,4 +130,30 @@ Deno.test("sequenceLogps() takes int32 ids (the data pipeline's default) with gr
   const { result: int64 } = await run(feeds, {}, weights);
   ok(Math.abs((result.sum.data[0] as number) - (int64.sum.data[0] as number)) < 1e-6);
   ok((result.dEmbed.data as Float32Array).some((v) => v !== 0));
+});
+
+Deno.test("sequenceLogps() of rows without completion tokens is 0, with a zero gradient", async () => {
+  // No hidden state reaches the LM head (C = 0): the chunked head and its recomputation must
+  // still run, as in a batch of prompts whose completions were cut off.
+  const config = await loadConfig(DIR);
+  const weights = await loadWeights(DIR, config);
+  const model = buildCausalLM(config);
+  const out = sequenceLogps(model, {
+    inputIds: input("input_ids", ["N", "T"], "int64"),
+    attentionMask: input("attention_mask", ["N", "T"]),
+    completionMask: input("completion_mask", ["N", "T"]),
+    completionIndex: input("completion_index", ["C"], "int32"),
+  });
+  const [dEmbed] = grad(out.sum.sum(), [model.params[0]]);
+  const program = await Program.compile({ sum: out.sum, count: out.count, dEmbed });
+  const feeds = batch([
+    { ids: [1, 5, 6, 2], mask: [1, 1, 1, 1], completion: [1, 0, 0, 0] },
+    { ids: [1, 7, 2, 0], mask: [1, 1, 1, 0], completion: [0, 0, 0, 0] },
+  ]);
+  equal(feeds.completion_index.shape[0], 0);
+  const result = await program.run({ ...weights, ...feeds });
+  await program.release();
+  deepStrictEqual(Array.from(result.sum.data as Float32Array), [0, 0]);
+  deepStrictEqual(Array.from(result.count.data as Float32Array), [0, 0]);
+  ok((result.dEmbed.data as Float32Array).every((v) => v === 0));
 });

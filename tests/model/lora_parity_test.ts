@@ -10,6 +10,7 @@ import { grad, input, type Tensor } from "../../graph/mod.ts";
 import { Program } from "../../runtime/mod.ts";
 import {
   buildCausalLM,
+  completionIndexFeed,
   initLora,
   loadAdapter,
   loadConfig,
@@ -26,6 +27,7 @@ const batchInputs = () => ({
   inputIds: input("input_ids", ["N", "T"], "int64"),
   attentionMask: input("attention_mask", ["N", "T"]),
   completionMask: input("completion_mask", ["N", "T"]),
+  completionIndex: input("completion_index", ["C"], "int32"),
 });
 
 for (const name of ["llama", "qwen2", "olmo2"]) {
@@ -49,7 +51,10 @@ for (const name of ["llama", "qwen2", "olmo2"]) {
       ...adapter.weights,
       input_ids: expected.input_ids,
       attention_mask: expected.attention_mask,
-      completion_mask: expected.completion_mask,
+      completion_index: completionIndexFeed(
+        expected.completion_mask.shape,
+        expected.completion_mask.data as Float32Array,
+      ),
       seq_weights: { dtype: "float32", shape: [3], data: new Float32Array([1, -0.5, 2]) },
     });
     await program.release();
@@ -81,11 +86,7 @@ Deno.test("buildCausalLM() with B = 0 adapters gives exactly the base model's lo
         data: BigInt64Array.from([3, 50, 9, 100, 7, 1, 2, 480, 33, 12].map(BigInt)),
       },
       attention_mask: { dtype: "float32", shape, data: new Float32Array(10).fill(1) },
-      completion_mask: {
-        dtype: "float32",
-        shape,
-        data: new Float32Array([0, 0, 1, 1, 1, 0, 1, 1, 1, 1]),
-      },
+      completion_index: completionIndexFeed(shape, [0, 0, 1, 1, 1, 0, 1, 1, 1, 1]),
     });
     await program.release();
     return Array.from(result.logps.data as Float32Array);

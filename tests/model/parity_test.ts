@@ -10,6 +10,7 @@ import { grad, input, type Tensor } from "../../graph/mod.ts";
 import { Program } from "../../runtime/mod.ts";
 import {
   buildCausalLM,
+  completionIndexFeed,
   loadConfig,
   loadWeights,
   readSafetensors,
@@ -36,6 +37,7 @@ async function check(name: string): Promise<void> {
     inputIds: ids,
     attentionMask: mask,
     completionMask: completion,
+    completionIndex: input("completion_index", ["C"], "int32"),
   });
   const loss = out.sum.mul(seqWeights).sum();
   const grads = grad(loss, model.params);
@@ -52,6 +54,10 @@ async function check(name: string): Promise<void> {
     input_ids: expected.input_ids,
     attention_mask: expected.attention_mask,
     completion_mask: expected.completion_mask,
+    completion_index: completionIndexFeed(
+      expected.completion_mask.shape,
+      expected.completion_mask.data as Float32Array,
+    ),
     seq_weights: { dtype: "float32", shape: [3], data: new Float32Array([1, -0.5, 2]) },
   });
   await program.release();
