@@ -73,12 +73,12 @@ python3 - <<'PY' | tee -a "$out/checks.jsonl"
 import json, os
 def last_eval(run):
     if not os.path.exists(f"{run}/metrics.jsonl"): return {}
-    rows = [json.loads(l) for l in open(f"{run}/metrics.jsonl") if "eval/loss" in l]
+    rows = [json.loads(l) for l in open(f"{run}/metrics.jsonl") if "eval_loss" in l]
     return rows[-1] if rows else {}
 runs = {"device": "/tmp/gpu-dpo", "cpu": "/tmp/cpu-dpo", "device_bf16": "/tmp/gpu-dpo-bf16"}
 evals = {k: last_eval(v) for k, v in runs.items()}
-print(json.dumps({"check": "learns_like_cpu", **{f"eval_pairwise_accuracy_{k}": e.get("eval/pairwise_accuracy") for k, e in evals.items()},
-                  **{f"eval_loss_{k}": e.get("eval/loss") for k, e in evals.items()}}))
+print(json.dumps({"check": "learns_like_cpu", **{f"eval_pairwise_accuracy_{k}": e.get("eval_pairwise_accuracy") for k, e in evals.items()},
+                  **{f"eval_loss_{k}": e.get("eval_loss") for k, e in evals.items()}}))
 PY
 # The device-trained checkpoint scored on the device (exact float32: no TF32) and on the CPU.
 ckpt=$(ls -d /tmp/gpu-dpo/checkpoint-* 2>/dev/null | sort -t- -k2 -n | tail -1)

@@ -76,13 +76,15 @@ const relative = (a: number, b: number) => Math.abs(a - b) / Math.max(Math.abs(b
 /** Training rows of `a` match `b`'s within `tol` (relative), step by step; eval accuracies equal. */
 function assertSameRun(a: MetricsRow[], b: MetricsRow[], tol: number): void {
   assert.deepEqual(a.map((r) => r.step), b.map((r) => r.step));
+  assert.ok(a.some((r) => "eval_loss" in r), "the runs end with a held-out evaluation");
   for (const [i, row] of a.entries()) {
-    for (const key of ["loss", "grad_norm", "eval/loss"]) {
+    for (const key of ["loss", "grad_norm", "eval_loss"]) {
+      assert.equal(key in row, key in b[i], `step ${row.step}: ${key} in one run only`);
       if (!(key in row)) continue;
       const diff = relative(row[key], b[i][key]);
       assert.ok(diff <= tol, `step ${row.step} ${key}: ${row[key]} vs ${b[i][key]} (${diff})`);
     }
-    assert.equal(row["eval/pairwise_accuracy"], b[i]["eval/pairwise_accuracy"]);
+    assert.equal(row["eval_pairwise_accuracy"], b[i]["eval_pairwise_accuracy"]);
   }
 }
 
