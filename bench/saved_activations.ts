@@ -5,7 +5,7 @@
  * from (BENCHMARKS.md, issue 18).
  *
  *   deno task bench:saved [--model smollm2-135m] [--batch_size 1] [--max_length 512] [--loss dpo]
- *                         [--gradient_checkpointing false] [--top 20]
+ *                         [--gradient_checkpointing false] [--bf16 false] [--top 20]
  *
  * Forward and backward are told apart by creation order: every node made before `grad` is called
  * belongs to the forward. Parameters and constants are not counted (they live anyway).
@@ -86,6 +86,7 @@ if (import.meta.main) {
       max_length: option("512"),
       loss: option("dpo"),
       gradient_checkpointing: option("false"),
+      bf16: option("false"),
       top: option("20"),
     },
   });
@@ -100,7 +101,10 @@ if (import.meta.main) {
     algorithm: algo,
     hp,
     kind: algo.data === "unpaired" ? "unpaired" : "paired",
-    model: { gradientCheckpointing: values.gradient_checkpointing === "true" },
+    model: {
+      gradientCheckpointing: values.gradient_checkpointing === "true",
+      precision: values.bf16 === "true" ? "bfloat16" : "float32",
+    },
   });
   const [B, T] = [Number(values.batch_size), Number(values.max_length)];
   // The bench's rows: half prompt, half completion, so C = N·T/2 hidden states reach the head.
@@ -117,7 +121,8 @@ if (import.meta.main) {
   const mib = (b: number) => (b / 2 ** 20).toFixed(1).padStart(8);
   const total = [...groupsOf.values()].reduce((s, e) => s + e.bytes, 0);
   console.log(
-    `${values.model} ${values.loss} ${B} × ${T}: ${kept.length} tensors kept, ${mib(total)} MiB`,
+    `${values.model} ${values.loss} ${B} × ${T}${values.bf16 === "true" ? " bf16" : ""}: ` +
+      `${kept.length} tensors kept, ${mib(total)} MiB`,
   );
   const largest = [...groupsOf].sort((a, b) => b[1].bytes - a[1].bytes);
   for (const [key, e] of largest.slice(0, Number(values.top))) {
