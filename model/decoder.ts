@@ -20,6 +20,7 @@ import {
   compare,
   concat,
   constant,
+  currentPrecision,
   type HostTensor,
   input,
   linearLogSoftmaxAt,
@@ -218,10 +219,20 @@ export function buildCausalLM(config: ModelConfig, options: CausalLMOptions = {}
   /**
    * RMSNorm (Zhang & Sennrich 2019): x / sqrt(mean(x²) + ε) · g, in float32 as HF: the sum of
    * squares is a float32 statistic (one pass, no x² copy) whatever x's dtype.
+   *
+   * In bf16 its backward recomputes it from x: otherwise it keeps float32 copies of its bf16
+   * input and products for the backward (OLMo-2-1B at 8 × 512: 10 of the 35 GiB the step keeps;
+   * BENCHMARKS.md, issue 18), for one elementwise pass more. Not under gradient checkpointing,
+   * which recomputes the whole layer anyway.
    */
   const rmsNorm = (x: Tensor, name: string): Tensor => {
-    const meanSquare = sumSquares(x, -1, true).div(x.shape[x.rank - 1] as number);
-    return x.mul(meanSquare.add(eps).rsqrt()).mul(w(`${name}.weight`));
+    const g = w(`${name}.weight`);
+    const norm = (x: Tensor) => {
+      const meanSquare = sumSquares(x, -1, true).div(x.shape[x.rank - 1] as number);
+      return x.mul(meanSquare.add(eps).rsqrt()).mul(g);
+    };
+    if (currentPrecision() !== "bfloat16" || options.gradientCheckpointing) return norm(x);
+    return checkpoint(x, norm, params.includes(g) ? [g] : []);
   };
 
   function attention(

@@ -4,11 +4,11 @@
  * per-token log-probs stay within bf16 precision of float32's.
  */
 import assert from "node:assert/strict";
-import { type HostTensor, input } from "../graph/mod.ts";
-import { parseConfig } from "../model/config.ts";
+import { grad, type HostTensor, input } from "../graph/mod.ts";
+import { loadConfig, parseConfig } from "../model/config.ts";
 import { buildCausalLM } from "../model/decoder.ts";
 import { completionIndexFeed, sequenceLogps } from "../model/logprobs.ts";
-import { weightShapes } from "../model/weights.ts";
+import { loadWeights, weightShapes } from "../model/weights.ts";
 import { Program } from "../runtime/mod.ts";
 import { train } from "../train.ts";
 import { PRESETS } from "../bench/presets.ts";
@@ -86,4 +86,43 @@ Deno.test("SmolLM2-135M's per-token log-probs in bf16 are within 2e-2 relative o
   }
   assert.ok(worst < 2e-2, `worst per-token relative difference ${worst}`);
   assert.ok(worst > 0, "bf16 rounding left no trace");
+});
+
+Deno.test("bf16 RMSNorm recomputed in the backward gives the gradients of the kept one", async () => {
+  // In bf16 each RMSNorm is a checkpoint (model/decoder.ts); under gradient checkpointing the
+  // layer is, and its norms are plain: the same gradients, norm weights included.
+  const config = await loadConfig("model/tiny");
+  const weights = await loadWeights("model/tiny", config);
+  const gradients = async (gradientCheckpointing: boolean) => {
+    const model = buildCausalLM(config, { precision: "bfloat16", gradientCheckpointing });
+    const hidden = model.hidden(
+      input("input_ids", ["N", "T"], "int32"),
+      input("attention_mask", ["N", "T"]),
+    );
+    const loss = hidden.mul(hidden).mean();
+    const grads = grad(loss, model.params);
+    const outputs = Object.fromEntries(model.params.map((p, i) => [`grad.${p.name}`, grads[i]!]));
+    const program = await Program.compile(outputs);
+    const out = await program.run({
+      ...weights,
+      input_ids: {
+        dtype: "int32",
+        shape: [2, 5],
+        data: Int32Array.from([3, 50, 9, 100, 7, 1, 2, 480, 33, 12]),
+      },
+      attention_mask: { dtype: "float32", shape: [2, 5], data: new Float32Array(10).fill(1) },
+    });
+    await program.release();
+    return out;
+  };
+  const [recomputed, layered] = [await gradients(false), await gradients(true)];
+  const norms = Object.keys(recomputed).filter((k) => k.includes("layernorm"));
+  assert.ok(norms.length >= 2 * config.num_hidden_layers, `norm weights: ${norms}`);
+  for (const [name, value] of Object.entries(recomputed)) {
+    const [a, b] = [value.data as Float32Array, layered[name].data as Float32Array];
+    const scale = Math.max(...b.map(Math.abs), 1e-12);
+    const worst = Math.max(...a.map((v, i) => Math.abs(v - b[i])));
+    assert.ok(worst <= 1e-2 * scale, `${name}: differs by ${worst} (scale ${scale})`);
+    assert.ok(a.some((v) => v !== 0), `${name}: no gradient`);
+  }
 });

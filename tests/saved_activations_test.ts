@@ -34,3 +34,21 @@ Deno.test("savedForBackward() of the tiny decoder: recomputation keeps only laye
   const total = (ts: typeof plain) => ts.reduce((s, t) => s + bytesOf(t, sizes), 0);
   assert.ok(total(recomputed) * 4 < total(plain), `${total(recomputed)} vs ${total(plain)}`);
 });
+
+Deno.test("savedForBackward() in bf16: the norms keep no float32 copy of a hidden state", async () => {
+  // RMSNorm runs in float32 on bf16 activations; recomputed in the backward (model/decoder.ts),
+  // it keeps only its input, not the float32 casts and products a plain backward would read.
+  const config = await loadConfig("model/tiny");
+  const model = buildCausalLM(config, { precision: "bfloat16" });
+  const hidden = model.hidden(
+    input("input_ids", ["N", "T"], "int64"),
+    input("attention_mask", ["N", "T"]),
+  );
+  const kept = savedForBackward(hidden.mul(hidden).mean(), model.params);
+  const hiddenSized = `N*T,${config.hidden_size}`;
+  const float32Copies = kept.filter((t) =>
+    t.dtype === "float32" && ["Cast", "Mul"].includes(t.op) && t.shape.join() === hiddenSized
+  );
+  assert.deepEqual(float32Copies.map(String), []);
+  assert.ok(kept.some((t) => t.op === "Checkpoint"), "the norms are checkpoints");
+});

@@ -6,7 +6,7 @@
  *   inputs (tokenizer, policy, examples, reference weights) + resolved config
  *     → one step graph → `step()` per optimizer update (gradient accumulation, LoRA dropout
  *     seeds, skips, the algorithm's state) → `takeRow()` (the window's means, as HF logs them),
- *     `evaluate()` (the loss's metrics and `eval/pairwise_accuracy`), `sample(n)`.
+ *     `evaluate()` (the loss's metrics and `eval_pairwise_accuracy`), `sample(n)`.
  *
  * What a shell adds is where things go: the CLI loads files, writes checkpoints and logs; the page
  * reads bytes and draws.
