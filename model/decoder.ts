@@ -270,8 +270,15 @@ export function buildCausalLM(config: ModelConfig, options: CausalLMOptions = {}
     return { out: linear(out, `${p}.o_proj`), cache: { key: k4, value: v4 } };
   }
 
+  /**
+   * SiLU whose backward recomputes σ(x) from x instead of keeping it (as PyTorch's SiLU keeps only
+   * x): an (N·T, intermediate) tensor less per layer, for one elementwise pass more. Not under
+   * gradient checkpointing, which recomputes the whole layer anyway.
+   */
+  const silu = (x: Tensor): Tensor =>
+    options.gradientCheckpointing ? x.silu() : checkpoint(x, (x) => x.silu(), []);
   const mlp = (x: Tensor, p: string): Tensor =>
-    linear(linear(x, `${p}.gate_proj`).silu().mul(linear(x, `${p}.up_proj`)), `${p}.down_proj`);
+    linear(silu(linear(x, `${p}.gate_proj`)).mul(linear(x, `${p}.up_proj`)), `${p}.down_proj`);
 
   function step(
     inputIds: Tensor,
