@@ -272,6 +272,8 @@ export async function openNative(
     for (const [name, size] of Object.entries(options.staticDims ?? {})) {
       check(lib, lib.fn.AddFreeDimensionOverrideByName(opts, cstr(name), BigInt(size)));
     }
+    // The process's shared CPU arena (runtime/ort.ts), not one per session.
+    check(lib, lib.fn.AddSessionConfigEntry(opts, cstr("session.use_env_allocators"), cstr("1")));
     for (const [key, value] of Object.entries(sessionConfig(onnx))) {
       check(lib, lib.fn.AddSessionConfigEntry(opts, cstr(key), cstr(value)));
     }

@@ -36,6 +36,7 @@ const FN = {
   SetOptimizedModelFilePath: [11, { parameters: [P, B], ...status }],
   EnableProfiling: [14, { parameters: [P, B], ...status }],
   DisableMemPattern: [17, { parameters: [P], ...status }],
+  CreateAndRegisterAllocator: [144, { parameters: [P, P, P], ...status }],
   SetSessionLogSeverityLevel: [22, { parameters: [P, "i32"], ...status }],
   SetSessionGraphOptimizationLevel: [23, { parameters: [P, "i32"], ...status }],
   SetIntraOpNumThreads: [24, { parameters: [P, "i32"], ...status }],
@@ -181,6 +182,10 @@ export function ort(): Ort {
   const cpuAllocator = out((p) => check(partial, fn.GetAllocatorWithDefaultOptions(p)));
   // OrtArenaAllocator = 1, OrtMemTypeDefault = 0.
   const cpuMemory = out((p) => check(partial, fn.CreateCpuMemoryInfo(1, 0, p)));
+  // One CPU arena (onnxruntime's default settings) for every session of the process, which opt in
+  // with `session.use_env_allocators` (native.ts): each session's own arena would keep its own
+  // high-water mark (a 135M step at 1 × 512: 339 MiB more at the peak; BENCHMARKS.md, issue 18).
+  check(partial, fn.CreateAndRegisterAllocator(env, cpuMemory, null));
   loaded = { ...partial, env, cpuAllocator, cpuMemory };
   return loaded;
 }
