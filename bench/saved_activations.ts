@@ -14,7 +14,7 @@
  */
 import { parseArgs } from "node:util";
 import { algorithm } from "../algorithms/mod.ts";
-import { grad, type Tensor } from "../graph/mod.ts";
+import { DTYPE_BYTES, grad, type Tensor } from "../graph/mod.ts";
 import { parseConfig } from "../model/config.ts";
 import { hyperparameters, resolveConfig } from "../trainer/config.ts";
 import { buildStepGraph } from "../trainer/step_graph.ts";
@@ -27,8 +27,7 @@ export function bytesOf(t: Tensor, sizes: Record<string, number>): number {
       if (!(part in sizes)) throw new Error(`No size for dimension "${part}" of ${t}`);
       return n * sizes[part];
     }, 1);
-  const width = { float64: 8, int64: 8, bfloat16: 2, float16: 2, bool: 1 }[t.dtype as string] ?? 4;
-  return t.shape.reduce((n: number, d) => n * dim(d), width);
+  return t.shape.reduce((n: number, d) => n * dim(d), DTYPE_BYTES[t.dtype]);
 }
 
 /**
