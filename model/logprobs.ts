@@ -77,12 +77,12 @@ export function sequenceLogps(model: CausalLM, batch: SequenceBatch): SequenceLo
   const [N, T] = inputIds.shape;
   const hidden = model.hidden(inputIds, attentionMask); // (N,T,D)
   const at = batch.completionIndex.cast("int64"); // (C)
+  const predicted = at.add(1); // (C): where each predicted token is
   const predicting = hidden.reshape([-1, hidden.shape[2]]).gather(at); // (C,D)
   const flatIds = inputIds.reshape([-1]).cast("int64"); // (N·T)
-  const labels = flatIds.gather(at.add(1)); // (C): the token each one predicts
-  const logp = model.labelLogps(predicting, labels); // (C)
+  const logp = model.labelLogps(predicting, flatIds.gather(predicted)); // (C)
   // Each log-prob at its token's place (N,T); 0 elsewhere, token 0 included (no prediction).
-  const tokenLogps = scatterInto(zerosLike(flatIds.cast("float32")), at.add(1), logp)
+  const tokenLogps = scatterInto(zerosLike(flatIds.cast("float32")), predicted, logp)
     .reshape([N, T]);
   const mask = batch.completionMask.cast("float32").slice(1, 1); // (N,T-1)
   const sum = tokenLogps.sum(1);
