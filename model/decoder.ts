@@ -217,13 +217,19 @@ export function buildCausalLM(config: ModelConfig, options: CausalLMOptions = {}
     return where(uniform.ge(p), x.mul(1 / (1 - p)), 0);
   };
   /**
+   * `f(x)` whose backward recomputes it from x (graph/checkpoint.ts), for pieces whose kept
+   * tensors cost more memory than their recomputation costs time. Plain under gradient
+   * checkpointing, which recomputes the whole layer anyway.
+   */
+  const recomputed = (x: Tensor, f: (x: Tensor) => Tensor, leaves: Tensor[] = []): Tensor =>
+    options.gradientCheckpointing ? f(x) : checkpoint(x, f, leaves);
+  /**
    * RMSNorm (Zhang & Sennrich 2019): x / sqrt(mean(x²) + ε) · g, in float32 as HF: the sum of
    * squares is a float32 statistic (one pass, no x² copy) whatever x's dtype.
    *
-   * In bf16 its backward recomputes it from x: otherwise it keeps float32 copies of its bf16
-   * input and products for the backward (OLMo-2-1B at 8 × 512: 10 of the 35 GiB the step keeps;
-   * BENCHMARKS.md, issue 18), for one elementwise pass more. Not under gradient checkpointing,
-   * which recomputes the whole layer anyway.
+   * In bf16 it is {@linkcode recomputed}: otherwise it keeps float32 copies of its bf16 input and
+   * products for the backward (OLMo-2-1B at 8 × 512: 10 of the 35 GiB the step keeps;
+   * BENCHMARKS.md, issue 18), for one elementwise pass more.
    */
   const rmsNorm = (x: Tensor, name: string): Tensor => {
     const g = w(`${name}.weight`);
@@ -231,8 +237,8 @@ export function buildCausalLM(config: ModelConfig, options: CausalLMOptions = {}
       const meanSquare = sumSquares(x, -1, true).div(x.shape[x.rank - 1] as number);
       return x.mul(meanSquare.add(eps).rsqrt()).mul(g);
     };
-    if (currentPrecision() !== "bfloat16" || options.gradientCheckpointing) return norm(x);
-    return checkpoint(x, norm, params.includes(g) ? [g] : []);
+    if (currentPrecision() !== "bfloat16") return norm(x);
+    return recomputed(x, norm, params.includes(g) ? [g] : []);
   };
 
   function attention(
@@ -271,12 +277,10 @@ export function buildCausalLM(config: ModelConfig, options: CausalLMOptions = {}
   }
 
   /**
-   * SiLU whose backward recomputes σ(x) from x instead of keeping it (as PyTorch's SiLU keeps only
-   * x): an (N·T, intermediate) tensor less per layer, for one elementwise pass more. Not under
-   * gradient checkpointing, which recomputes the whole layer anyway.
+   * SiLU {@linkcode recomputed}: σ(x) is not kept (as PyTorch's SiLU keeps only x), an
+   * (N·T, intermediate) tensor less per layer, for one elementwise pass more.
    */
-  const silu = (x: Tensor): Tensor =>
-    options.gradientCheckpointing ? x.silu() : checkpoint(x, (x) => x.silu(), []);
+  const silu = (x: Tensor): Tensor => recomputed(x, (x) => x.silu());
   const mlp = (x: Tensor, p: string): Tensor =>
     linear(silu(linear(x, `${p}.gate_proj`)).mul(linear(x, `${p}.up_proj`)), `${p}.down_proj`);
 
