@@ -14,7 +14,7 @@
  *     r_c = log π_θ(y_c|x) − log π_ref(y_c|x),   r_r = log π_θ(y_r|x) − log π_ref(y_r|x)
  *
  * (Its sibling APO-down, for chosen answers *worse* than the model's, is
- * σ(β·r_c) + 1 − σ(β(r_c − r_r)); not implemented here.) At the start r = 0 and the loss is 1.
+ * σ(β·r_c) + 1 − σ(β(r_c − r_r)): algorithms/apo_down.ts.) At the start r = 0 and the loss is 1.
  *
  * Implicit rewards (logged): β·r.
  *
