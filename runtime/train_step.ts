@@ -306,7 +306,7 @@ export class TrainStep {
     if (!this.#values.has(this.options.params[0].name!)) {
       throw new Error("No parameter values: call setParams() or loadState() first");
     }
-    await this.#upload();
+    await this.upload();
     const sums: Record<string, number> = {};
     let gradNorm = NaN;
     for (const [i, batch] of list.entries()) {
@@ -421,8 +421,12 @@ export class TrainStep {
     if (old && isResident(old)) old.release();
   }
 
-  /** Copies every value still on the host into runtime memory. */
-  async #upload(): Promise<void> {
+  /**
+   * Copies every value still on the host into runtime memory now (the first {@linkcode step}
+   * does it otherwise). After it the step reads none of the host arrays it was given, so their
+   * owner may free them.
+   */
+  async upload(): Promise<void> {
     const program = this.gradients.program;
     for (const [name, v] of this.#values) {
       if (isResident(v)) continue;

@@ -56,8 +56,9 @@ export interface SessionInputs {
   /** The policy's architecture and how its decoder is built (frozen base and LoRA adapters). */
   policy: { config: ModelConfig; model: CausalLMOptions };
   /**
-   * The starting parameters of a fresh run (unused when `state` resumes one). Not kept: once
-   * loaded, the step holds the only copy.
+   * The starting parameters of a fresh run (unused when `state` resumes one). Handed over: once
+   * the step holds its copy, their arrays are freed (detached, length 0); so are a resumed
+   * `state`'s.
    */
   params?: Record<string, HostTensor>;
   /** The examples: train and held-out, paired or unpaired. */
@@ -210,6 +211,8 @@ export class Session {
       ...options.trainStep,
     });
     const position = startingPoint(step, { inputs, algorithm, state: options.state });
+    await step.upload();
+    freeHostCopies(inputs.params, options.state?.tensors);
     // Every later program runs where the step landed ("auto" decides once).
     const where = { device: step.device };
     const compileEval = () => {
@@ -497,6 +500,25 @@ export class Session {
       tokens: batch.attentionMask.reduce((a, b) => a + b, 0),
       examples: batch.shape[0] / groups,
     };
+  }
+}
+
+/**
+ * Frees host tensors' memory now. V8 would free the unreachable arrays only at its next
+ * collection, which a run that allocates little in JavaScript may not reach for many steps: a
+ * second copy of the model (four, resuming) would sit beside the step's (SmolLM2-135M at 1 × 512:
+ * 560 MiB of the peak; BENCHMARKS.md, issue 18).
+ */
+function freeHostCopies(
+  params: Record<string, HostTensor> | undefined,
+  state: TrainState | undefined,
+): void {
+  const groups = [params, state?.params, ...Object.values(state?.slots ?? {})];
+  for (const group of groups) {
+    for (const t of Object.values(group ?? {})) {
+      const buffer = t.data.buffer;
+      if (buffer instanceof ArrayBuffer && !buffer.detached) buffer.transfer(0);
+    }
   }
 }
 
