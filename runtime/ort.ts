@@ -37,6 +37,8 @@ const FN = {
   EnableProfiling: [14, { parameters: [P, B], ...status }],
   DisableMemPattern: [17, { parameters: [P], ...status }],
   CreateAndRegisterAllocator: [144, { parameters: [P, P, P], ...status }],
+  ReleaseArenaCfg: [157, { parameters: [P], result: "void" }],
+  CreateArenaCfgV2: [164, { parameters: [B, B, "usize", B], ...status }],
   SetSessionLogSeverityLevel: [22, { parameters: [P, "i32"], ...status }],
   SetSessionGraphOptimizationLevel: [23, { parameters: [P, "i32"], ...status }],
   SetIntraOpNumThreads: [24, { parameters: [P, "i32"], ...status }],
@@ -182,10 +184,26 @@ export function ort(): Ort {
   const cpuAllocator = out((p) => check(partial, fn.GetAllocatorWithDefaultOptions(p)));
   // OrtArenaAllocator = 1, OrtMemTypeDefault = 0.
   const cpuMemory = out((p) => check(partial, fn.CreateCpuMemoryInfo(1, 0, p)));
-  // One CPU arena (onnxruntime's default settings) for every session of the process, which opt in
-  // with `session.use_env_allocators` (native.ts): each session's own arena would keep its own
-  // high-water mark (a 135M step at 1 × 512: 339 MiB more at the peak; BENCHMARKS.md, issue 18).
-  check(partial, fn.CreateAndRegisterAllocator(env, cpuMemory, null));
+  // One CPU arena for every session of the process, which opt in with `session.use_env_allocators`
+  // (native.ts): each session's own arena would keep its own high-water mark (a 135M step at
+  // 1 × 512: 339 MiB more at the peak). It grows by doubling, as onnxruntime's default does, but
+  // by at most 256 MiB at a time instead of 1 GiB: the last doubling reserves up to twice what the
+  // step needs, and every reserved page is touched sooner or later (300 MiB off that peak;
+  // BENCHMARKS.md, issue 18).
+  const key = cstr("max_power_of_two_extend_bytes");
+  const arenaCfg = out((p) =>
+    check(
+      partial,
+      fn.CreateArenaCfgV2(
+        pointers([Deno.UnsafePointer.of(key)]),
+        new BigUint64Array([256n << 20n]),
+        1n,
+        p,
+      ),
+    )
+  );
+  check(partial, fn.CreateAndRegisterAllocator(env, cpuMemory, arenaCfg));
+  fn.ReleaseArenaCfg(arenaCfg);
   loaded = { ...partial, env, cpuAllocator, cpuMemory };
   return loaded;
 }
