@@ -240,6 +240,21 @@ Deno.test("TrainStep.step() skips an update whose loss is not finite", async () 
   await step.release();
 });
 
+Deno.test("TrainStep.upload() copies the host values: their arrays may be freed after it", async () => {
+  const w = input("w", [3]);
+  const target = input("target", [3]);
+  const loss = w.sub(target).pow(2).sum().mul(0.5);
+  const step = await TrainStep.create({ loss, params: [w], optimizer: { name: "sgd" } });
+  const data = new Float32Array([1, 2, 3]);
+  step.setParams({ w: { dtype: "float32", shape: [3], data } });
+  await step.upload();
+  data.buffer.transfer(0); // what Session does with the parameters handed to it
+  const t = { dtype: "float32" as const, shape: [3], data: new Float32Array([0, 0, 1]) };
+  await step.step({ target: t }, { lr: 0.5 });
+  assert.deepEqual(Array.from((await step.readState()).params.w.data as Float32Array), [0.5, 1, 2]);
+  await step.release();
+});
+
 Deno.test("TrainStep.step() with SGD takes plain gradient steps", async () => {
   const w = input("w", [3]);
   const target = input("target", [3]);
