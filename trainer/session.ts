@@ -506,8 +506,8 @@ export class Session {
 /**
  * Frees host tensors' memory now. V8 would free the unreachable arrays only at its next
  * collection, which a run that allocates little in JavaScript may not reach for many steps: a
- * second copy of the model (three, resuming: parameters and AdamW's moments) would sit beside the step's (SmolLM2-135M at 1 × 512:
- * 560 MiB of the peak; BENCHMARKS.md, issue 18).
+ * second copy of the model (three when resuming: parameters and AdamW's moments) would sit beside
+ * the step's (SmolLM2-135M at 1 × 512: about 500 MiB of the peak; BENCHMARKS.md, issue 18).
  */
 function freeHostCopies(
   params: Record<string, HostTensor> | undefined,
