@@ -57,8 +57,8 @@ export interface SessionInputs {
   policy: { config: ModelConfig; model: CausalLMOptions };
   /**
    * The starting parameters of a fresh run (unused when `state` resumes one). Handed over: once
-   * the step holds its copy, their arrays are freed (detached, length 0); so are a resumed
-   * `state`'s.
+   * the step holds its copy, their arrays are freed (detached, length 0), except those an
+   * in-memory `reference` shares; so are a resumed `state`'s.
    */
   params?: Record<string, HostTensor>;
   /** The examples: train and held-out, paired or unpaired. */
@@ -212,7 +212,7 @@ export class Session {
     });
     const position = startingPoint(step, { inputs, algorithm, state: options.state });
     await step.upload();
-    freeHostCopies(inputs.params, options.state?.tensors);
+    freeHostCopies(inputs.params, options.state?.tensors, inputs.reference?.weights ?? {});
     // Every later program runs where the step landed ("auto" decides once).
     const where = { device: step.device };
     const compileEval = () => {
@@ -508,16 +508,20 @@ export class Session {
  * collection, which a run that allocates little in JavaScript may not reach for many steps: a
  * second copy of the model (three when resuming: parameters and AdamW's moments) would sit beside
  * the step's (SmolLM2-135M at 1 × 512: about 500 MiB of the peak; BENCHMARKS.md, issue 18).
+ * Arrays the reference model still feeds with every batch (the page passes the same weights as
+ * both) are kept.
  */
 function freeHostCopies(
   params: Record<string, HostTensor> | undefined,
   state: TrainState | undefined,
+  reference: Record<string, HostTensor | StoredTensor>,
 ): void {
+  const fed = new Set(Object.values(reference).map((w) => "data" in w ? w.data.buffer : null));
   const groups = [params, state?.params, ...Object.values(state?.slots ?? {})];
   for (const group of groups) {
     for (const t of Object.values(group ?? {})) {
       const buffer = t.data.buffer;
-      if (buffer instanceof ArrayBuffer && !buffer.detached) buffer.transfer(0);
+      if (buffer instanceof ArrayBuffer && !buffer.detached && !fed.has(buffer)) buffer.transfer(0);
     }
   }
 }
