@@ -188,7 +188,7 @@ export function ort(): Ort {
   // (native.ts): each session's own arena would keep its own high-water mark (a 135M step at
   // 1 × 512: 339 MiB more at the peak). It grows by doubling, as onnxruntime's default does, but
   // by at most 256 MiB at a time instead of 1 GiB: the last doubling reserves up to twice what the
-  // step needs, and every reserved page is touched sooner or later (300 MiB off that peak;
+  // step needs, and every reserved page is touched sooner or later (about 800 MiB off that peak;
   // BENCHMARKS.md, issue 18).
   const key = cstr("max_power_of_two_extend_bytes");
   const arenaCfg = out((p) =>
