@@ -516,7 +516,7 @@ function freeHostCopies(
   state: TrainState | undefined,
   reference: Record<string, HostTensor | StoredTensor>,
 ): void {
-  const fed = new Set(Object.values(reference).map((w) => "data" in w ? w.data.buffer : null));
+  const fed = new Set(Object.values(reference).flatMap((w) => "data" in w ? [w.data.buffer] : []));
   const groups = [params, state?.params, ...Object.values(state?.slots ?? {})];
   for (const group of groups) {
     for (const t of Object.values(group ?? {})) {
