@@ -31,7 +31,7 @@ import { join } from "node:path";
 import type { Algorithm } from "./algorithms/mod.ts";
 import { defaultCacheDir, parseDevice } from "./runtime/mod.ts";
 import { mergeAdapterFolder } from "./merge.ts";
-import { batchesPerEpoch } from "./trainer/batches.ts";
+import { batchesPerEpoch, globalBatchSize } from "./trainer/batches.ts";
 import {
   checkpointPosition,
   findCheckpoint,
@@ -299,7 +299,7 @@ async function setup(
   }
   const { total } = scheduleOf(
     config,
-    batchesPerEpoch(data.train, config.per_device_train_batch_size * ranks),
+    batchesPerEpoch(data.train, globalBatchSize(config, ranks)),
   );
   if (resumed && resumed.step >= total) {
     for (const note of await repairLogs(outDir)) say(`Resume: ${note}`);

@@ -80,6 +80,26 @@ export function shard(indices: number[], world: { rank: number; size: number }):
   return out;
 }
 
+/**
+ * Examples in one micro-batch of the seeded order: `per_device_train_batch_size` for each of
+ * `ranks` (a data-parallel rank trains on its {@linkcode shard} of every one).
+ *
+ * @param config The run's per-device batch.
+ * @param ranks Ranks of the run (1 without data parallel).
+ * @returns The global micro-batch.
+ * @example
+ * ```ts
+ * import { globalBatchSize } from "./batches.ts";
+ * if (globalBatchSize({ per_device_train_batch_size: 4 }, 2) !== 8) throw new Error("unexpected");
+ * ```
+ */
+export function globalBatchSize(
+  config: { per_device_train_batch_size: number },
+  ranks: number,
+): number {
+  return config.per_device_train_batch_size * ranks;
+}
+
 /** Micro-batches per epoch. */
 export function batchesPerEpoch(examples: TokenizedExample[], batchSize: number): number {
   return Math.ceil(examples.length / batchSize);

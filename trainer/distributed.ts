@@ -17,6 +17,7 @@ import { join } from "node:path";
 import { Mpi } from "../runtime/mpi.ts";
 import { setIntraOpThreads } from "../runtime/native.ts";
 import { mpiWorld, type World } from "../runtime/world.ts";
+import { globalBatchSize } from "./batches.ts";
 import type { TrainConfig } from "./config.ts";
 
 /** The launcher's flag (torchrun's name): ranks on this machine. */
@@ -127,7 +128,7 @@ export function keepGlobalBatch(
   const now = ranks.world?.size ?? 1;
   if (saved === now) return { config, notice: null };
   const before = config.per_device_train_batch_size;
-  const global = before * saved;
+  const global = globalBatchSize(config, saved);
   if (global % now !== 0) {
     throw new Error(
       `Cannot resume a ${saved}-rank run on ${now} ranks: its global micro-batch of ${global} ` +

@@ -33,6 +33,7 @@ import type { World } from "../runtime/world.ts";
 import {
   batchesPerEpoch,
   batchFeeds,
+  globalBatchSize,
   makeBatch,
   microBatches,
   pickFeeds,
@@ -138,7 +139,7 @@ export class Session {
   ) {
     this.#position = position;
     // Data parallel: the order is of global micro-batches, each shared out among the ranks.
-    const batchSize = config.per_device_train_batch_size * (world?.size ?? 1);
+    const batchSize = globalBatchSize(config, world?.size ?? 1);
     this.perEpoch = batchesPerEpoch(inputs.data.train, batchSize);
     this.schedule = scheduleOf(config, this.perEpoch);
     this.#order = microBatches(inputs.data.train, {
