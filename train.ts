@@ -536,7 +536,7 @@ async function finish(run: Run): Promise<TrainResult> {
   } else {
     await evaluate(run);
     if (session.applied > 0) await save(run, total);
-    await run.log?.log(session.summary());
+    await run.log.log(session.summary());
   }
   await run.saveCache({ gather: true });
   if (!signal && session.applied > 0 && run.config.merge_adapter && run.policy.lora) {
