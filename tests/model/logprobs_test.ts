@@ -11,6 +11,7 @@ import {
   completionIndexFeed,
   loadConfig,
   loadWeights,
+  type SequenceBatch,
   sequenceLogps,
 } from "../../model/mod.ts";
 
@@ -38,6 +39,24 @@ function batch(rows: { ids: number[]; mask: number[]; completion: number[] }[]) 
   };
 }
 
+/** The graph inputs of a token batch, its token ids of dtype `ids`. */
+function batchInputs(ids: "int32" | "int64"): SequenceBatch {
+  return {
+    inputIds: input("input_ids", ["N", "T"], ids),
+    attentionMask: input("attention_mask", ["N", "T"]),
+    completionMask: input("completion_mask", ["N", "T"]),
+    completionIndex: input("completion_index", ["C"], "int32"),
+  };
+}
+
+/** The per-sequence sums and counts, and the gradient of their total w.r.t. the embedding. */
+async function withEmbedGradient(ids: "int32" | "int64") {
+  const model = buildCausalLM(await loadConfig(DIR));
+  const out = sequenceLogps(model, batchInputs(ids));
+  const [dEmbed] = grad(out.sum.sum(), [model.params[0]]);
+  return await Program.compile({ sum: out.sum, count: out.count, dEmbed });
+}
+
 async function run(
   feeds: Record<string, HostTensor>,
   options: CausalLMOptions = {},
@@ -45,12 +64,7 @@ async function run(
 ) {
   const config = await loadConfig(DIR);
   const model = buildCausalLM(config, options);
-  const out = sequenceLogps(model, {
-    inputIds: input("input_ids", ["N", "T"], "int64"),
-    attentionMask: input("attention_mask", ["N", "T"]),
-    completionMask: input("completion_mask", ["N", "T"]),
-    completionIndex: input("completion_index", ["C"], "int32"),
-  });
+  const out = sequenceLogps(model, batchInputs("int64"));
   const program = await Program.compile({
     sum: out.sum,
     count: out.count,
@@ -109,17 +123,8 @@ Deno.test("buildCausalLM() with frozen weights matches weight inputs, and prefix
 });
 
 Deno.test("sequenceLogps() takes int32 ids (the data pipeline's default) with gradients", async () => {
-  const config = await loadConfig(DIR);
-  const weights = await loadWeights(DIR, config);
-  const model = buildCausalLM(config);
-  const out = sequenceLogps(model, {
-    inputIds: input("input_ids", ["N", "T"], "int32"),
-    attentionMask: input("attention_mask", ["N", "T"]),
-    completionMask: input("completion_mask", ["N", "T"]),
-    completionIndex: input("completion_index", ["C"], "int32"),
-  });
-  const [dEmbed] = grad(out.sum.sum(), [model.params[0]]);
-  const program = await Program.compile({ sum: out.sum, count: out.count, dEmbed });
+  const weights = await loadWeights(DIR);
+  const program = await withEmbedGradient("int32");
   const feeds = batch([{ ids: [1, 5, 6, 2], mask: [1, 1, 1, 1], completion: [0, 0, 1, 1] }]);
   const result = await program.run({
     ...weights,
@@ -135,17 +140,8 @@ Deno.test("sequenceLogps() takes int32 ids (the data pipeline's default) with gr
 Deno.test("sequenceLogps() of rows without completion tokens is 0, with a zero gradient", async () => {
   // No hidden state reaches the LM head (C = 0): the chunked head and its recomputation must
   // still run, as in a batch of prompts whose completions were cut off.
-  const config = await loadConfig(DIR);
-  const weights = await loadWeights(DIR, config);
-  const model = buildCausalLM(config);
-  const out = sequenceLogps(model, {
-    inputIds: input("input_ids", ["N", "T"], "int64"),
-    attentionMask: input("attention_mask", ["N", "T"]),
-    completionMask: input("completion_mask", ["N", "T"]),
-    completionIndex: input("completion_index", ["C"], "int32"),
-  });
-  const [dEmbed] = grad(out.sum.sum(), [model.params[0]]);
-  const program = await Program.compile({ sum: out.sum, count: out.count, dEmbed });
+  const weights = await loadWeights(DIR);
+  const program = await withEmbedGradient("int64");
   const feeds = batch([
     { ids: [1, 5, 6, 2], mask: [1, 1, 1, 1], completion: [1, 0, 0, 0] },
     { ids: [1, 7, 2, 0], mask: [1, 1, 1, 0], completion: [0, 0, 0, 0] },
