@@ -139,12 +139,28 @@ export const BATCH_INPUTS = {
  * ```
  */
 export function batchLogps(model: CausalLM): SequenceLogps {
-  return sequenceLogps(model, {
-    inputIds: input(BATCH_INPUTS.inputIds, ["N", "T"], "int32"),
+  return sequenceLogps(model, batchInputs());
+}
+
+/**
+ * The graph inputs of a fed token batch, named {@linkcode BATCH_INPUTS}.
+ *
+ * @param ids The token ids' dtype: int32 as the data pipeline feeds them; int64 as PyTorch's.
+ * @returns Ids, attention and completion masks (N,T) and the completion index (C).
+ * @example
+ * ```ts
+ * import { batchInputs } from "./logprobs.ts";
+ * const { inputIds, completionIndex } = batchInputs("int64");
+ * if (`${inputIds} ${completionIndex}` !== "int64[N,T] int32[C]") throw new Error("unexpected");
+ * ```
+ */
+export function batchInputs(ids: "int32" | "int64" = "int32"): SequenceBatch {
+  return {
+    inputIds: input(BATCH_INPUTS.inputIds, ["N", "T"], ids),
     attentionMask: input(BATCH_INPUTS.attentionMask, ["N", "T"]),
     completionMask: input(BATCH_INPUTS.completionMask, ["N", "T"]),
     completionIndex: input(BATCH_INPUTS.completionIndex, ["C"], "int32"),
-  });
+  };
 }
 
 /**

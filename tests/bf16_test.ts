@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { grad, type HostTensor, input } from "../graph/mod.ts";
 import { loadConfig, parseConfig } from "../model/config.ts";
 import { buildCausalLM } from "../model/decoder.ts";
-import { completionIndexFeed, sequenceLogps } from "../model/logprobs.ts";
+import { batchInputs, completionIndexFeed, sequenceLogps } from "../model/logprobs.ts";
 import { loadWeights, weightShapes } from "../model/weights.ts";
 import { Program } from "../runtime/mod.ts";
 import { train } from "../train.ts";
@@ -67,12 +67,7 @@ Deno.test("SmolLM2-135M's per-token log-probs in bf16 are within 2e-2 relative o
   };
   const tokenLogps = async (precision: "float32" | "bfloat16") => {
     const model = buildCausalLM(config, { precision });
-    const { tokenLogps } = sequenceLogps(model, {
-      inputIds: input("input_ids", ["N", "T"], "int32"),
-      attentionMask: input("attention_mask", ["N", "T"]),
-      completionMask: input("completion_mask", ["N", "T"]),
-      completionIndex: input("completion_index", ["C"], "int32"),
-    });
+    const { tokenLogps } = sequenceLogps(model, batchInputs());
     const program = await Program.compile({ tokenLogps });
     const out = await program.run(feeds);
     await program.release();

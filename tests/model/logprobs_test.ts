@@ -3,15 +3,15 @@
  * same numbers as weight inputs, and the token log-probs line up with the input tokens.
  */
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
-import { grad, type HostTensor, input } from "../../graph/mod.ts";
+import { grad, type HostTensor } from "../../graph/mod.ts";
 import { Program } from "../../runtime/mod.ts";
 import {
+  batchInputs,
   buildCausalLM,
   type CausalLMOptions,
   completionIndexFeed,
   loadConfig,
   loadWeights,
-  type SequenceBatch,
   sequenceLogps,
 } from "../../model/mod.ts";
 
@@ -36,16 +36,6 @@ function batch(rows: { ids: number[]; mask: number[]; completion: number[] }[]) 
       data: Float32Array.from(rows.flatMap((r) => r.completion)),
     },
     completion_index: completionIndexFeed(shape, rows.flatMap((r) => r.completion)),
-  };
-}
-
-/** The graph inputs of a token batch, its token ids of dtype `ids`. */
-function batchInputs(ids: "int32" | "int64"): SequenceBatch {
-  return {
-    inputIds: input("input_ids", ["N", "T"], ids),
-    attentionMask: input("attention_mask", ["N", "T"]),
-    completionMask: input("completion_mask", ["N", "T"]),
-    completionIndex: input("completion_index", ["C"], "int32"),
   };
 }
 

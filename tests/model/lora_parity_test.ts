@@ -9,6 +9,7 @@ import { ok as assert } from "node:assert/strict";
 import { grad, input, type Tensor } from "../../graph/mod.ts";
 import { Program } from "../../runtime/mod.ts";
 import {
+  batchInputs,
   buildCausalLM,
   completionIndexFeed,
   initLora,
@@ -23,13 +24,6 @@ import { relativeDiff } from "../_relative_diff.ts";
 const ROOT = "tests/fixtures/lora";
 const TOL = 1e-4;
 
-const batchInputs = () => ({
-  inputIds: input("input_ids", ["N", "T"], "int64"),
-  attentionMask: input("attention_mask", ["N", "T"]),
-  completionMask: input("completion_mask", ["N", "T"]),
-  completionIndex: input("completion_index", ["C"], "int32"),
-});
-
 for (const name of ["llama", "qwen2", "olmo2"]) {
   Deno.test(`buildCausalLM() with LoRA matches PEFT: ${name}`, async () => {
     const dir = `${ROOT}/${name}`;
@@ -40,7 +34,7 @@ for (const name of ["llama", "qwen2", "olmo2"]) {
       frozen: await storedWeights(dir, config),
       lora: adapter.lora,
     });
-    const out = sequenceLogps(model, batchInputs());
+    const out = sequenceLogps(model, batchInputs("int64"));
     const loss = out.sum.mul(input("seq_weights", ["N"])).sum();
     const grads = grad(loss, model.params);
     const outputs: Record<string, Tensor> = { logp_sum: out.sum };
@@ -76,7 +70,9 @@ Deno.test("buildCausalLM() with B = 0 adapters gives exactly the base model's lo
   const lora = { r: 4, alpha: 8, dropout: 0, targetModules: ["q_proj", "v_proj", "down_proj"] };
   const run = async (withLora: boolean) => {
     const model = buildCausalLM(config, { frozen, lora: withLora ? lora : undefined });
-    const program = await Program.compile({ logps: sequenceLogps(model, batchInputs()).sum });
+    const program = await Program.compile({
+      logps: sequenceLogps(model, batchInputs("int64")).sum,
+    });
     const shape = [2, 5];
     const result = await program.run({
       ...(withLora ? initLora(config, { ...lora, seed: 7 }) : {}),

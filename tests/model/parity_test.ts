@@ -9,6 +9,7 @@ import { ok as assert } from "node:assert/strict";
 import { grad, input, type Tensor } from "../../graph/mod.ts";
 import { Program } from "../../runtime/mod.ts";
 import {
+  batchInputs,
   buildCausalLM,
   completionIndexFeed,
   loadConfig,
@@ -29,16 +30,8 @@ async function check(name: string): Promise<void> {
   const expectedDir = name.endsWith("_sharded") ? `${ROOT}/${name.replace(/_sharded$/, "")}` : dir;
   const { tensors: expected } = await readSafetensors(`${expectedDir}/expected.safetensors`);
   const model = buildCausalLM(config);
-  const ids = input("input_ids", ["N", "T"], "int64");
-  const mask = input("attention_mask", ["N", "T"]);
-  const completion = input("completion_mask", ["N", "T"]);
   const seqWeights = input("seq_weights", ["N"]);
-  const out = sequenceLogps(model, {
-    inputIds: ids,
-    attentionMask: mask,
-    completionMask: completion,
-    completionIndex: input("completion_index", ["C"], "int32"),
-  });
+  const out = sequenceLogps(model, batchInputs("int64"));
   const loss = out.sum.mul(seqWeights).sum();
   const grads = grad(loss, model.params);
   const outputs: Record<string, Tensor> = {
