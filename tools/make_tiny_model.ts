@@ -18,11 +18,11 @@
  *
  * @module
  */
-import { input } from "../graph/mod.ts";
 import { TrainStep } from "../runtime/mod.ts";
 import { prepareData } from "../data/dataset.ts";
 import { shuffle } from "../data/shuffle.ts";
 import {
+  batchInputs,
   buildCausalLM,
   completionIndexFeed,
   parseConfig,
@@ -120,15 +120,9 @@ const init = Object.fromEntries(
 
 // ---------------------------------------------------------------- pretraining
 const model = buildCausalLM(config);
-const ids = input("input_ids", ["N", "T"], "int64");
-const mask = input("attention_mask", ["N", "T"]);
+const inputs = batchInputs("int64");
 // Every token after the first is a target: the completion mask is the attention mask.
-const { sum, count } = sequenceLogps(model, {
-  inputIds: ids,
-  attentionMask: mask,
-  completionMask: mask,
-  completionIndex: input("completion_index", ["C"], "int32"),
-});
+const { sum, count } = sequenceLogps(model, { ...inputs, completionMask: inputs.attentionMask });
 const loss = sum.sum().neg().div(count.sum());
 const step = await TrainStep.create({
   loss,
