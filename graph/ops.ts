@@ -320,10 +320,10 @@ export const stopGradient = (x: Tensor): Tensor => apply("Identity", [x]);
 export const argmax = (x: Tensor, axis = -1, keepDims = false): Tensor =>
   apply("ArgMax", [x], { axis: normAxis(axis, x.rank), keepdims: keepDims ? 1 : 0 });
 
-/** Zeros shaped like `x` (at run time). */
-export const zerosLike = (x: Tensor): Tensor =>
+/** Zeros shaped like `x` (at run time), of `x`'s dtype or `dtype`. */
+export const zerosLike = (x: Tensor, dtype: DType = x.dtype): Tensor =>
   apply("ConstantOfShape", [shapeOf(x)], {
-    value: { tensor: constant(0, [1], x.dtype).value! },
+    value: { tensor: constant(0, [1], dtype).value! },
   }, x.shape);
 
 /** `[0, 1, …, n-1]` where `n` is the size of `axis` of `like` (int64). */

@@ -82,7 +82,7 @@ export function sequenceLogps(model: CausalLM, batch: SequenceBatch): SequenceLo
   const flatIds = inputIds.reshape([-1]).cast("int64"); // (N·T)
   const logp = model.labelLogps(predicting, flatIds.gather(predicted)); // (C)
   // Each log-prob at its token's place (N,T); 0 elsewhere, token 0 included (no prediction).
-  const tokenLogps = scatterInto(zerosLike(flatIds.cast("float32")), predicted, logp)
+  const tokenLogps = scatterInto(zerosLike(flatIds, logp.dtype), predicted, logp)
     .reshape([N, T]);
   const mask = batch.completionMask.cast("float32").slice(1, 1); // (N,T-1)
   const sum = tokenLogps.sum(1);
