@@ -69,6 +69,17 @@ const cases: [string, (...t: Tensor[]) => Tensor, CheckInput[], { awayFromZero?:
     }],
   ],
   [
+    "scatterInto (replaced places take no gradient from data)",
+    (data, at, updates) => g.scatterInto(data, at, updates),
+    [x(5), { shape: [2], constant: { dtype: "int64", data: [3, 0] } }, x(2)],
+  ],
+  [
+    "ScatterND adding with repeats (what gather's gradient makes)",
+    (data, at, updates) =>
+      g.apply("ScatterND", [data, at.unsqueeze(1), updates], { reduction: "add" }, data.shape),
+    [x(4), { shape: [3], constant: { dtype: "int64", data: [2, 0, 2] } }, x(3)],
+  ],
+  [
     "takeAlongAxis",
     (a, idx) => a.takeAlongAxis(idx, -1),
     [x(2, 3, 5), { shape: [2, 3, 1], constant: { dtype: "int64", data: [0, 4, 2, 2, 1, 3] } }],
