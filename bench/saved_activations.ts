@@ -7,8 +7,9 @@
  *   deno task bench:saved [--model smollm2-135m] [--batch_size 1] [--max_length 512] [--loss dpo]
  *                         [--gradient_checkpointing false] [--bf16 false] [--top 20]
  *
- * Forward and backward are told apart by creation order: every node made before `grad` is called
- * belongs to the forward. Parameters and constants are not counted (they live anyway).
+ * Forward and backward are told apart by creation order: the loss is the newest node of the
+ * forward, and every node `grad` makes is newer. Parameters and constants are not counted (they
+ * live anyway).
  *
  * @module
  */
@@ -48,30 +49,19 @@ export function bytesOf(t: Tensor, sizes: Record<string, number>): number {
  * ```
  */
 export function savedForBackward(loss: Tensor, params: Tensor[]): Tensor[] {
-  let lastForward = 0;
-  const forward = new Set<number>();
-  const mark = (t: Tensor) => {
-    if (forward.has(t.id)) return;
-    forward.add(t.id);
-    lastForward = Math.max(lastForward, t.id);
-    t.inputs.forEach(mark);
-  };
-  mark(loss);
-  const grads = grad(loss, params);
+  // Ids grow with creation (graph/tensor.ts): no forward tensor is newer than the loss.
+  const isForward = (t: Tensor) => t.id <= loss.id;
   const kept = new Map<number, Tensor>();
   const seen = new Set<number>();
   const visit = (t: Tensor) => {
-    if (seen.has(t.id)) return;
+    if (isForward(t) || seen.has(t.id)) return;
     seen.add(t.id);
     for (const i of t.inputs) {
-      const backward = t.id > lastForward;
-      if (backward && i.id <= lastForward && i.op !== "Input" && i.op !== "Const") {
-        kept.set(i.id, i);
-      }
+      if (isForward(i) && i.op !== "Input" && i.op !== "Const") kept.set(i.id, i);
       visit(i);
     }
   };
-  grads.forEach((g) => g && visit(g));
+  grad(loss, params).forEach((g) => g && visit(g));
   return [...kept.values()];
 }
 
